@@ -1,0 +1,3 @@
+file(REMOVE_RECURSE
+  "libtracer_format.a"
+)

@@ -1,0 +1,2 @@
+# Empty dependencies file for tracer_format.
+# This may be replaced when dependencies are built.

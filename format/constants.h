@@ -1,0 +1,48 @@
+// Every constant of the wire format. FORMAT.md explains each one; keep the two in step.
+
+#ifndef TRACER_FORMAT_CONSTANTS_H_
+#define TRACER_FORMAT_CONSTANTS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tracer::format {
+
+// File header: magic, u16 major, u16 minor, u32 flags (little-endian).
+inline constexpr char kFileMagic[8] = {'\x89', 'T', 'R', 'C', '\r', '\n', '\x1a', '\n'};
+inline constexpr size_t kFileHeaderSize = 16;
+// Major: a reader refuses files with a larger major version. Minor: additions a reader of the
+// same major can skip (new section kinds, new generation-header flags in the ignorable range).
+inline constexpr uint16_t kVersionMajor = 1;
+inline constexpr uint16_t kVersionMinor = 0;
+
+// Generation header (fixed size; see FORMAT.md "Generation header").
+inline constexpr uint32_t kGenerationMagic = 0x4e454754;  // "TGEN" in file order
+inline constexpr size_t kGenerationHeaderSize = 56;
+inline constexpr uint16_t kGenFlagLz4 = 1 << 0;          // payload is one LZ4 block
+inline constexpr uint16_t kGenFlagsKnown = kGenFlagLz4;  // bits a v1.0 reader understands
+inline constexpr uint16_t kGenFlagsIgnorable = 0xff00;   // bits a reader may ignore
+
+// Payload section kinds.
+enum class SectionKind : uint8_t {
+  kClock = 1,
+  kStrings = 2,
+  kStacks = 3,
+  kThreads = 4,
+  kTasks = 5,
+  kLabelSets = 6,
+  kLosses = 7,
+  kMappings = 8,
+  kBatch = 9,
+  kUserTasks = 10,
+};
+
+// Reader limits: anything larger is reported as corrupt rather than allocated.
+inline constexpr uint32_t kMaxPayloadBytes = 1u << 30;  // per generation, raw or stored
+inline constexpr uint64_t kMaxTableId = (1u << 22) - 1; // string, stack and label-set ids
+inline constexpr uint64_t kMaxStackFrames = 256;
+inline constexpr uint64_t kMaxLabelsPerSet = 64;
+
+}  // namespace tracer::format
+
+#endif  // TRACER_FORMAT_CONSTANTS_H_

@@ -1,0 +1,166 @@
+// The decoded form of a generation: its tables and its batches. A Generation owns its
+// (decompressed) payload; batches, strings and inline event bytes are views into it.
+// Immutable once TraceReader returns it; safe to read from several threads.
+
+#ifndef TRACER_FORMAT_GENERATION_H_
+#define TRACER_FORMAT_GENERATION_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "format/event_table.h"
+
+namespace tracer::format {
+
+// A simultaneous reading of the tick counter and the two clocks. With the tick frequency it
+// converts any tick of the generation to nanoseconds.
+struct ClockSnapshot {
+  uint64_t ticks_per_second = 0;  // frequency of the event timestamps (not always raw TSC)
+  uint64_t tick = 0;
+  int64_t mono_ns = 0;  // CLOCK_MONOTONIC
+  int64_t real_ns = 0;  // CLOCK_REALTIME, ns since the Unix epoch
+  bool operator==(const ClockSnapshot&) const = default;
+};
+
+struct Frame {
+  uint64_t pc = 0;
+  uint64_t func = 0;  // string id, 0 if unknown
+  uint64_t file = 0;  // string id, 0 if unknown
+  uint64_t line = 0;  // 0 if unknown
+  bool operator==(const Frame&) const = default;
+};
+
+struct Stack {
+  uint64_t id = 0;
+  std::vector<Frame> frames;  // innermost first
+  bool operator==(const Stack&) const = default;
+};
+
+struct ThreadInfo {
+  uint64_t id = 0;    // OS thread id (gettid)
+  uint64_t name = 0;  // string id
+  bool operator==(const ThreadInfo&) const = default;
+};
+
+// A runtime task alive when the generation starts.
+struct TaskState {
+  uint64_t id = 0;
+  uint64_t parent = 0;
+  uint64_t name = 0;  // string id
+  TaskStatus status = TaskStatus::kRunnable;
+  uint64_t thread = 0;  // the thread running it (running or in a syscall), else 0
+  uint64_t labels = 0;  // label-set id
+  uint64_t seq = 0;     // the task's sequence number (see TaskStart/TaskUnblock)
+  BlockReason reason = BlockReason::kUnknown;  // when blocked
+  bool operator==(const TaskState&) const = default;
+};
+
+// A user task (trace.NewTask) alive when the generation starts.
+struct UserTaskInfo {
+  uint64_t id = 0;
+  uint64_t parent = 0;
+  uint64_t name = 0;  // string id
+  bool operator==(const UserTaskInfo&) const = default;
+};
+
+struct LabelSet {
+  uint64_t id = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> labels;  // (key, value) string ids
+  bool operator==(const LabelSet&) const = default;
+};
+
+// Events a thread could not record (its buffers were exhausted), counted exactly.
+struct LossRecord {
+  uint64_t thread = 0;
+  uint64_t count = 0;
+  uint64_t begin_tick = 0;
+  uint64_t end_tick = 0;
+  bool operator==(const LossRecord&) const = default;
+};
+
+// A mapped object file, so raw PCs of a stripped binary can be symbolized later.
+struct Mapping {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t offset = 0;
+  uint64_t path = 0;      // string id
+  uint64_t build_id = 0;  // string id (hex)
+  bool operator==(const Mapping&) const = default;
+};
+
+struct Batch {
+  uint64_t thread = 0;
+  uint64_t seq = 0;        // per thread within the generation, from 0
+  uint64_t base_tick = 0;  // the first event's delta is from here
+  uint64_t num_events = 0;
+  absl::string_view events;        // encoded events
+  uint64_t payload_offset = 0;     // of `events` within the payload, for error messages
+};
+
+// A decoded event. Arguments are in the order of its EventSpec; kSint arguments hold the
+// two's-complement bits of the signed value; the kBytes argument is in `bytes`.
+struct Event {
+  EventType type = EventType::kInvalid;
+  uint64_t thread = 0;
+  uint64_t tick = 0;  // absolute
+  uint64_t args[kMaxEventArgs] = {};
+  absl::string_view bytes;
+  const EventSpec& spec() const { return GetEventSpec(type); }
+};
+
+class Generation {
+ public:
+  uint64_t seq = 0;
+  uint64_t file_offset = 0;  // of the generation header
+  uint64_t file_size = 0;    // header + stored payload
+  bool compressed = false;
+  int64_t begin_ns = 0;  // CLOCK_MONOTONIC span of its events, from the header
+  int64_t end_ns = 0;
+  ClockSnapshot clock;
+  std::vector<Stack> stacks;
+  std::vector<ThreadInfo> threads;
+  std::vector<TaskState> tasks;
+  std::vector<UserTaskInfo> user_tasks;
+  std::vector<LabelSet> label_sets;
+  std::vector<LossRecord> losses;
+  std::vector<Mapping> mappings;
+  std::vector<Batch> batches;
+
+  // Table look-ups; ids were validated when the generation was read.
+  absl::string_view String(uint64_t id) const {
+    return id < string_index_.size() && string_index_[id] >= 0 ? strings_[string_index_[id]].second
+                                                                : absl::string_view();
+  }
+  bool HasString(uint64_t id) const {
+    return id == 0 || (id < string_index_.size() && string_index_[id] >= 0);
+  }
+  const Stack* FindStack(uint64_t id) const {
+    return id < stack_index_.size() && stack_index_[id] >= 0 ? &stacks[stack_index_[id]]
+                                                              : nullptr;
+  }
+  const LabelSet* FindLabelSet(uint64_t id) const;
+  const std::vector<std::pair<uint64_t, absl::string_view>>& strings() const { return strings_; }
+  absl::string_view ThreadName(uint64_t thread) const;
+
+  // Tick conversions with the generation's clock snapshot. Ticks before the snapshot give
+  // times before it; the arithmetic is exact to the nanosecond for spans under ~292 years.
+  int64_t TickToMonoNs(uint64_t tick) const { return clock.mono_ns + TickDeltaNs(tick); }
+  int64_t TickToRealNs(uint64_t tick) const { return clock.real_ns + TickDeltaNs(tick); }
+  int64_t TickDeltaNs(uint64_t tick) const;
+
+ private:
+  friend class GenerationParser;
+  friend class TraceReader;
+  std::string payload_;  // owns every view above
+  std::vector<std::pair<uint64_t, absl::string_view>> strings_;
+  std::vector<int32_t> string_index_;  // id -> index in strings_, -1 if absent
+  std::vector<int32_t> stack_index_;   // id -> index in stacks, -1 if absent
+  std::vector<int32_t> label_index_;   // id -> index in label_sets, -1 if absent
+};
+
+}  // namespace tracer::format
+
+#endif  // TRACER_FORMAT_GENERATION_H_

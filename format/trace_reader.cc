@@ -1,0 +1,721 @@
+#include "format/trace_reader.h"
+
+#include <fcntl.h>
+#include <lz4.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "format/constants.h"
+#include "format/internal/varint.h"
+
+namespace tracer::format {
+
+using format_internal::DecodeVarint;
+using format_internal::LoadLE16;
+using format_internal::LoadLE32;
+using format_internal::LoadLE64;
+using format_internal::UnZigZag;
+
+namespace {
+
+class StringSource final : public ByteSource {
+ public:
+  explicit StringSource(std::string data) : data_(std::move(data)) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    n = std::min(n, data_.size() - pos_);
+    std::memcpy(buf, data_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+};
+
+class FdSource final : public ByteSource {
+ public:
+  FdSource(int fd, bool owned) : fd_(fd), owned_(owned) {}
+  ~FdSource() override {
+    if (owned_) close(fd_);
+  }
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    for (;;) {
+      ssize_t r = read(fd_, buf, n);
+      if (r >= 0) return static_cast<size_t>(r);
+      if (errno == EINTR) continue;
+      return absl::ErrnoToStatus(errno, "read");
+    }
+  }
+
+ private:
+  int fd_;
+  bool owned_;
+};
+
+uint32_t Crc32(const char* p, size_t n) {
+  return static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(p), n));
+}
+
+}  // namespace
+
+std::unique_ptr<ByteSource> MakeStringSource(std::string data) {
+  return std::make_unique<StringSource>(std::move(data));
+}
+std::unique_ptr<ByteSource> MakeFdSource(int fd, bool owned) {
+  return std::make_unique<FdSource>(fd, owned);
+}
+
+int64_t Generation::TickDeltaNs(uint64_t tick) const {
+  if (clock.ticks_per_second == 0) return 0;  // rejected by the parser; defensive
+  const bool neg = tick < clock.tick;
+  const uint64_t d = neg ? clock.tick - tick : tick - clock.tick;
+  const unsigned __int128 ns =
+      static_cast<unsigned __int128>(d) * 1000000000u / clock.ticks_per_second;
+  const int64_t v = ns > static_cast<unsigned __int128>(INT64_MAX) ? INT64_MAX
+                                                                    : static_cast<int64_t>(ns);
+  return neg ? -v : v;
+}
+
+const LabelSet* Generation::FindLabelSet(uint64_t id) const {
+  return id < label_index_.size() && label_index_[id] >= 0 ? &label_sets[label_index_[id]]
+                                                            : nullptr;
+}
+
+absl::string_view Generation::ThreadName(uint64_t thread) const {
+  for (const ThreadInfo& t : threads) {
+    if (t.id == thread) return String(t.name);
+  }
+  return {};
+}
+
+// Parses a decompressed payload into a Generation. Every read is bounds-checked.
+class GenerationParser {
+ public:
+  GenerationParser(Generation* gen, uint64_t payload_file_offset)
+      : gen_(gen), payload_file_offset_(payload_file_offset) {}
+
+  absl::Status Parse() {
+    const std::string& payload = gen_->payload_;
+    const char* p = payload.data();
+    const char* end = p + payload.size();
+    bool have_clock = false;
+    while (p < end) {
+      const char* section_start = p;
+      uint8_t kind = static_cast<uint8_t>(*p++);
+      uint64_t len;
+      p = DecodeVarint(p, end, &len);
+      if (p == nullptr) return Error(section_start, "bad section length varint");
+      if (len > static_cast<uint64_t>(end - p)) {
+        return Error(section_start, absl::StrCat("section of kind ", kind, " claims ", len,
+                                                 " bytes, ", end - p, " remain"));
+      }
+      cur_ = p;
+      end_ = p + len;
+      absl::Status s;
+      switch (static_cast<SectionKind>(kind)) {
+        case SectionKind::kClock:
+          if (have_clock) return Error(section_start, "second clock section");
+          have_clock = true;
+          s = ParseClock();
+          break;
+        case SectionKind::kStrings: s = ParseStrings(); break;
+        case SectionKind::kStacks: s = ParseStacks(); break;
+        case SectionKind::kThreads: s = ParseThreads(); break;
+        case SectionKind::kTasks: s = ParseTasks(); break;
+        case SectionKind::kUserTasks: s = ParseUserTasks(); break;
+        case SectionKind::kLabelSets: s = ParseLabelSets(); break;
+        case SectionKind::kLosses: s = ParseLosses(); break;
+        case SectionKind::kMappings: s = ParseMappings(); break;
+        case SectionKind::kBatch: s = ParseBatch(); break;
+        default:
+          // Unknown kinds are additions of a later minor version: skip them.
+          cur_ = end_;
+          break;
+      }
+      if (!s.ok()) return s;
+      if (cur_ != end_) return Error(cur_, "trailing bytes in section");
+      p = end_;
+    }
+    if (!have_clock) return Error(end, "no clock section");
+    return CheckReferences();
+  }
+
+ private:
+  absl::Status Error(const char* at, absl::string_view what) {
+    return absl::DataLossError(absl::StrFormat(
+        "generation %d at file offset %d: payload offset %d%s: %s", gen_->seq, gen_->file_offset,
+        at - gen_->payload_.data(),
+        gen_->compressed ? " (in the lz4-decompressed payload)"
+                         : absl::StrFormat(" (file offset %d)",
+                                           payload_file_offset_ + (at - gen_->payload_.data())),
+        what));
+  }
+
+  bool U(uint64_t* v) {
+    const char* q = DecodeVarint(cur_, end_, v);
+    if (q == nullptr) return false;
+    cur_ = q;
+    return true;
+  }
+  bool Byte(uint8_t* v) {
+    if (cur_ >= end_) return false;
+    *v = static_cast<uint8_t>(*cur_++);
+    return true;
+  }
+  bool Count(uint64_t* n, uint64_t min_entry_bytes) {
+    return U(n) && *n <= static_cast<uint64_t>(end_ - cur_) / min_entry_bytes;
+  }
+  absl::Status Truncated(absl::string_view table) {
+    return Error(cur_, absl::StrCat(table, " table entry is truncated or malformed"));
+  }
+  // Registers `id` at `index` in a dense id index; rejects 0, huge and duplicate ids.
+  absl::Status Index(std::vector<int32_t>* index, uint64_t id, size_t pos, absl::string_view t) {
+    if (id == 0 || id > kMaxTableId) {
+      return Error(cur_, absl::StrCat(t, " id ", id, " out of range [1, ", kMaxTableId, "]"));
+    }
+    if (index->size() <= id) index->resize(id + 1, -1);
+    if ((*index)[id] >= 0) return Error(cur_, absl::StrCat("duplicate ", t, " id ", id));
+    (*index)[id] = static_cast<int32_t>(pos);
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseClock() {
+    ClockSnapshot& c = gen_->clock;
+    uint64_t mono, real;
+    if (!U(&c.ticks_per_second) || !U(&c.tick) || !U(&mono) || !U(&real)) {
+      return Error(cur_, "clock section is truncated");
+    }
+    if (c.ticks_per_second == 0) return Error(cur_, "clock frequency is zero");
+    c.mono_ns = static_cast<int64_t>(mono);
+    c.real_ns = static_cast<int64_t>(real);
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseStrings() {
+    uint64_t n;
+    if (!Count(&n, 2)) return Truncated("string");
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t id, len;
+      if (!U(&id) || !U(&len) || len > static_cast<uint64_t>(end_ - cur_)) {
+        return Truncated("string");
+      }
+      if (auto s = Index(&gen_->string_index_, id, gen_->strings_.size(), "string"); !s.ok()) {
+        return s;
+      }
+      gen_->strings_.emplace_back(id, absl::string_view(cur_, len));
+      cur_ += len;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseStacks() {
+    uint64_t n;
+    if (!Count(&n, 2)) return Truncated("stack");
+    for (uint64_t i = 0; i < n; ++i) {
+      Stack st;
+      uint64_t nframes;
+      if (!U(&st.id) || !U(&nframes)) return Truncated("stack");
+      if (nframes > kMaxStackFrames) {
+        return Error(cur_, absl::StrCat("stack ", st.id, " has ", nframes, " frames (max ",
+                                        kMaxStackFrames, ")"));
+      }
+      if (auto s = Index(&gen_->stack_index_, st.id, gen_->stacks.size(), "stack"); !s.ok()) {
+        return s;
+      }
+      st.frames.resize(nframes);
+      for (Frame& f : st.frames) {
+        if (!U(&f.pc) || !U(&f.func) || !U(&f.file) || !U(&f.line)) return Truncated("stack");
+      }
+      gen_->stacks.push_back(std::move(st));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseThreads() {
+    uint64_t n;
+    if (!Count(&n, 2)) return Truncated("thread");
+    for (uint64_t i = 0; i < n; ++i) {
+      ThreadInfo t;
+      if (!U(&t.id) || !U(&t.name)) return Truncated("thread");
+      gen_->threads.push_back(t);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseTasks() {
+    uint64_t n;
+    if (!Count(&n, 8)) return Truncated("task");
+    for (uint64_t i = 0; i < n; ++i) {
+      TaskState t;
+      uint8_t status, reason;
+      if (!U(&t.id) || !U(&t.parent) || !U(&t.name) || !Byte(&status) || !U(&t.thread) ||
+          !U(&t.labels) || !U(&t.seq) || !Byte(&reason)) {
+        return Truncated("task");
+      }
+      if (status == 0 || status >= static_cast<uint8_t>(TaskStatus::kNumTaskStatuses)) {
+        return Error(cur_, absl::StrCat("task ", t.id, " has invalid status ", status));
+      }
+      if (reason >= static_cast<uint8_t>(BlockReason::kNumBlockReasons)) {
+        return Error(cur_, absl::StrCat("task ", t.id, " has invalid block reason ", reason));
+      }
+      t.status = static_cast<TaskStatus>(status);
+      t.reason = static_cast<BlockReason>(reason);
+      gen_->tasks.push_back(t);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseUserTasks() {
+    uint64_t n;
+    if (!Count(&n, 3)) return Truncated("user task");
+    for (uint64_t i = 0; i < n; ++i) {
+      UserTaskInfo t;
+      if (!U(&t.id) || !U(&t.parent) || !U(&t.name)) return Truncated("user task");
+      gen_->user_tasks.push_back(t);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseLabelSets() {
+    uint64_t n;
+    if (!Count(&n, 2)) return Truncated("label set");
+    for (uint64_t i = 0; i < n; ++i) {
+      LabelSet ls;
+      uint64_t count;
+      if (!U(&ls.id) || !U(&count)) return Truncated("label set");
+      if (count > kMaxLabelsPerSet) {
+        return Error(cur_, absl::StrCat("label set ", ls.id, " has ", count, " labels"));
+      }
+      if (auto s = Index(&gen_->label_index_, ls.id, gen_->label_sets.size(), "label set");
+          !s.ok()) {
+        return s;
+      }
+      ls.labels.resize(count);
+      for (auto& [k, v] : ls.labels) {
+        if (!U(&k) || !U(&v)) return Truncated("label set");
+      }
+      gen_->label_sets.push_back(std::move(ls));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseLosses() {
+    uint64_t n;
+    if (!Count(&n, 4)) return Truncated("loss");
+    for (uint64_t i = 0; i < n; ++i) {
+      LossRecord l;
+      if (!U(&l.thread) || !U(&l.count) || !U(&l.begin_tick) || !U(&l.end_tick)) {
+        return Truncated("loss");
+      }
+      if (l.end_tick < l.begin_tick) return Error(cur_, "loss record ends before it begins");
+      gen_->losses.push_back(l);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseMappings() {
+    uint64_t n;
+    if (!Count(&n, 5)) return Truncated("mapping");
+    for (uint64_t i = 0; i < n; ++i) {
+      Mapping m;
+      if (!U(&m.start) || !U(&m.end) || !U(&m.offset) || !U(&m.path) || !U(&m.build_id)) {
+        return Truncated("mapping");
+      }
+      if (m.end < m.start) return Error(cur_, "mapping ends before it starts");
+      gen_->mappings.push_back(m);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseBatch() {
+    Batch b;
+    uint64_t len;
+    if (!U(&b.thread) || !U(&b.seq) || !U(&b.base_tick) || !U(&b.num_events) || !U(&len) ||
+        len != static_cast<uint64_t>(end_ - cur_)) {
+      return Error(cur_, absl::StrCat("batch ", gen_->batches.size(),
+                                      " header is malformed or its length disagrees with its "
+                                      "section"));
+    }
+    if (b.num_events > len / 2) {  // every event is at least a type byte and a delta
+      return Error(cur_, absl::StrCat("batch ", gen_->batches.size(), " claims ", b.num_events,
+                                      " events in ", len, " bytes"));
+    }
+    b.events = absl::string_view(cur_, len);
+    b.payload_offset = cur_ - gen_->payload_.data();
+    cur_ = end_;
+    gen_->batches.push_back(b);
+    return absl::OkStatus();
+  }
+
+  // Table entries may refer to strings and label sets defined in any section order; check
+  // them once everything is read.
+  absl::Status CheckReferences() {
+    const char* at = gen_->payload_.data() + gen_->payload_.size();
+    auto str = [&](uint64_t id, absl::string_view what) -> absl::Status {
+      if (gen_->HasString(id)) return absl::OkStatus();
+      return Error(at, absl::StrCat(what, " refers to undefined string ", id));
+    };
+    for (const Stack& st : gen_->stacks) {
+      for (const Frame& f : st.frames) {
+        if (auto s = str(f.func, absl::StrCat("stack ", st.id)); !s.ok()) return s;
+        if (auto s = str(f.file, absl::StrCat("stack ", st.id)); !s.ok()) return s;
+      }
+    }
+    for (const ThreadInfo& t : gen_->threads) {
+      if (auto s = str(t.name, absl::StrCat("thread ", t.id)); !s.ok()) return s;
+    }
+    for (const TaskState& t : gen_->tasks) {
+      if (auto s = str(t.name, absl::StrCat("task ", t.id)); !s.ok()) return s;
+      if (t.labels != 0 && gen_->FindLabelSet(t.labels) == nullptr) {
+        return Error(at, absl::StrCat("task ", t.id, " refers to undefined label set ", t.labels));
+      }
+    }
+    for (const UserTaskInfo& t : gen_->user_tasks) {
+      if (auto s = str(t.name, absl::StrCat("user task ", t.id)); !s.ok()) return s;
+    }
+    for (const LabelSet& ls : gen_->label_sets) {
+      for (const auto& [k, v] : ls.labels) {
+        if (auto s = str(k, absl::StrCat("label set ", ls.id)); !s.ok()) return s;
+        if (auto s = str(v, absl::StrCat("label set ", ls.id)); !s.ok()) return s;
+      }
+    }
+    for (const Mapping& m : gen_->mappings) {
+      if (auto s = str(m.path, "mapping"); !s.ok()) return s;
+      if (auto s = str(m.build_id, "mapping"); !s.ok()) return s;
+    }
+    // Batches in (thread, seq) order: the merge's tie-break and the dumpers rely on it.
+    std::stable_sort(gen_->batches.begin(), gen_->batches.end(),
+                     [](const Batch& a, const Batch& b) {
+                       return a.thread != b.thread ? a.thread < b.thread : a.seq < b.seq;
+                     });
+    return absl::OkStatus();
+  }
+
+  Generation* gen_;
+  uint64_t payload_file_offset_;
+  const char* cur_ = nullptr;
+  const char* end_ = nullptr;
+};
+
+absl::StatusOr<std::unique_ptr<TraceReader>> TraceReader::Open(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
+  return FromSource(MakeFdSource(fd, /*owned=*/true));
+}
+
+absl::StatusOr<std::unique_ptr<TraceReader>> TraceReader::FromSource(
+    std::unique_ptr<ByteSource> src) {
+  std::unique_ptr<TraceReader> r(new TraceReader(std::move(src)));
+  if (absl::Status s = r->ReadHeader(); !s.ok()) return s;
+  return r;
+}
+
+absl::StatusOr<size_t> TraceReader::ReadFull(char* buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    absl::StatusOr<size_t> r = src_->Read(buf + got, n - got);
+    if (!r.ok()) {
+      return absl::Status(r.status().code(),
+                          absl::StrCat("at file offset ", offset_ + got, ": ",
+                                       r.status().message()));
+    }
+    if (*r == 0) break;
+    got += *r;
+  }
+  offset_ += got;
+  return got;
+}
+
+absl::Status TraceReader::ReadHeader() {
+  char h[kFileHeaderSize];
+  absl::StatusOr<size_t> got = ReadFull(h, sizeof(h));
+  if (!got.ok()) return got.status();
+  if (*got < sizeof(kFileMagic) || std::memcmp(h, kFileMagic, sizeof(kFileMagic)) != 0) {
+    return absl::InvalidArgumentError("not a tracer trace: bad magic at file offset 0");
+  }
+  if (*got < sizeof(h)) {
+    return absl::DataLossError(absl::StrCat("truncated file header: ", *got, " of ",
+                                            kFileHeaderSize, " bytes"));
+  }
+  major_ = LoadLE16(h + 8);
+  minor_ = LoadLE16(h + 10);
+  if (major_ > kVersionMajor || major_ == 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "trace format version %d.%d is not supported: this reader reads %d.x (a newer tracetool "
+        "is needed)",
+        major_, minor_, kVersionMajor));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
+  if (!sticky_.ok()) return sticky_;
+  auto fail = [&](absl::Status s) {
+    sticky_ = s;
+    return s;
+  };
+  const uint64_t gen_offset = offset_;
+  const uint64_t index = generations_read_;
+  char h[kGenerationHeaderSize];
+  absl::StatusOr<size_t> got = ReadFull(h, sizeof(h));
+  if (!got.ok()) return fail(got.status());
+  if (*got == 0) return std::shared_ptr<const Generation>();  // clean end
+  auto where = [&]() {
+    return absl::StrFormat("generation #%d at file offset %d", index, gen_offset);
+  };
+  if (*got < sizeof(h)) {
+    return fail(absl::DataLossError(absl::StrFormat(
+        "%s: truncated header (%d of %d bytes); the generations before it are intact", where(),
+        *got, kGenerationHeaderSize)));
+  }
+  if (LoadLE32(h) != kGenerationMagic) {
+    return fail(absl::DataLossError(absl::StrCat(where(), ": bad generation magic")));
+  }
+  if (LoadLE32(h + 52) != Crc32(h, 52)) {
+    return fail(absl::DataLossError(absl::StrCat(where(), ": header checksum mismatch")));
+  }
+  const uint16_t header_size = LoadLE16(h + 4);
+  const uint16_t flags = LoadLE16(h + 6);
+  if (header_size != kGenerationHeaderSize) {
+    return fail(absl::DataLossError(
+        absl::StrCat(where(), ": header size ", header_size, ", expected ",
+                     kGenerationHeaderSize)));
+  }
+  if ((flags & ~(kGenFlagsKnown | kGenFlagsIgnorable)) != 0) {
+    return fail(absl::FailedPreconditionError(
+        absl::StrFormat("%s: unknown flags 0x%04x (written by a newer version?)", where(),
+                        flags)));
+  }
+  auto gen = std::make_shared<Generation>();
+  gen->seq = LoadLE64(h + 8);
+  gen->file_offset = gen_offset;
+  gen->begin_ns = static_cast<int64_t>(LoadLE64(h + 16));
+  gen->end_ns = static_cast<int64_t>(LoadLE64(h + 24));
+  const uint32_t stored_len = LoadLE32(h + 32);
+  const uint32_t raw_len = LoadLE32(h + 36);
+  const uint32_t crc = LoadLE32(h + 40);
+  gen->compressed = (flags & kGenFlagLz4) != 0;
+  if (stored_len > kMaxPayloadBytes || raw_len > kMaxPayloadBytes ||
+      (!gen->compressed && stored_len != raw_len)) {
+    return fail(absl::DataLossError(absl::StrFormat(
+        "%s: implausible payload lengths (stored %d, raw %d)", where(), stored_len, raw_len)));
+  }
+  std::string stored(stored_len, '\0');
+  got = ReadFull(stored.data(), stored_len);
+  if (!got.ok()) return fail(got.status());
+  if (*got < stored_len) {
+    return fail(absl::DataLossError(absl::StrFormat(
+        "%s (seq %d): truncated payload: %d of %d bytes before end of file; the generations "
+        "before it are intact",
+        where(), gen->seq, *got, stored_len)));
+  }
+  if (Crc32(stored.data(), stored.size()) != crc) {
+    return fail(absl::DataLossError(
+        absl::StrFormat("%s (seq %d): payload checksum mismatch", where(), gen->seq)));
+  }
+  gen->file_size = kGenerationHeaderSize + stored_len;
+  if (gen->compressed) {
+    gen->payload_.resize(raw_len);
+    int n = LZ4_decompress_safe(stored.data(), gen->payload_.data(), static_cast<int>(stored_len),
+                                static_cast<int>(raw_len));
+    if (n < 0 || static_cast<uint32_t>(n) != raw_len) {
+      return fail(absl::DataLossError(absl::StrFormat(
+          "%s (seq %d): lz4 payload does not decompress to its stated %d bytes", where(),
+          gen->seq, raw_len)));
+    }
+  } else {
+    gen->payload_ = std::move(stored);
+  }
+  GenerationParser parser(gen.get(), gen_offset + kGenerationHeaderSize);
+  if (absl::Status s = parser.Parse(); !s.ok()) return fail(s);
+  if (validate_events_) {
+    if (absl::Status s = ValidateGeneration(*gen); !s.ok()) return fail(s);
+  }
+  ++generations_read_;
+  return std::shared_ptr<const Generation>(std::move(gen));
+}
+
+absl::Status ValidateGeneration(const Generation& gen) {
+  for (size_t i = 0; i < gen.batches.size(); ++i) {
+    BatchEventReader r(gen, i);
+    Event e;
+    while (r.Next(&e)) {
+    }
+    if (!r.status().ok()) return r.status();
+  }
+  return absl::OkStatus();
+}
+
+BatchEventReader::BatchEventReader(const Generation& gen, size_t batch_index)
+    : gen_(&gen), batch_index_(batch_index) {
+  const Batch& b = gen.batches[batch_index];
+  begin_ = p_ = b.events.data();
+  end_ = begin_ + b.events.size();
+  tick_ = b.base_tick;
+}
+
+bool BatchEventReader::Fail(const char* what, uint64_t detail) {
+  const Batch& b = gen_->batches[batch_index_];
+  const uint64_t payload_off = b.payload_offset + (p_ - begin_);
+  std::string pos =
+      gen_->compressed
+          ? absl::StrFormat("payload offset %d (in the lz4-decompressed payload)", payload_off)
+          : absl::StrFormat("file offset %d",
+                            gen_->file_offset + kGenerationHeaderSize + payload_off);
+  status_ = absl::DataLossError(absl::StrFormat(
+      "generation %d at file offset %d, batch %d (thread %d), event %d at %s: %s %d", gen_->seq,
+      gen_->file_offset, batch_index_, b.thread, decoded_, pos, what, detail));
+  p_ = end_;
+  return false;
+}
+
+bool BatchEventReader::Next(Event* e) {
+  if (p_ >= end_) {
+    if (status_.ok() && decoded_ != gen_->batches[batch_index_].num_events) {
+      return Fail("batch ends early: events decoded vs declared",
+                  gen_->batches[batch_index_].num_events);
+    }
+    return false;
+  }
+  const uint8_t type = static_cast<uint8_t>(*p_);
+  const EventSpec* spec = FindEventSpec(type);
+  if (spec == nullptr) return Fail("unknown event type", type);
+  const char* q = p_ + 1;
+  uint64_t delta;
+  q = DecodeVarint(q, end_, &delta);
+  if (q == nullptr) return Fail("bad timestamp varint in event of type", type);
+  if (delta > UINT64_MAX - tick_) return Fail("timestamp overflows, delta", delta);
+  const uint64_t tick = tick_ + delta;
+  e->type = static_cast<EventType>(type);
+  e->thread = gen_->batches[batch_index_].thread;
+  e->tick = tick;
+  e->bytes = {};
+  for (int i = 0; i < spec->num_args; ++i) {
+    uint64_t v;
+    q = DecodeVarint(q, end_, &v);
+    if (q == nullptr) return Fail("truncated or bad argument varint, argument", i);
+    switch (spec->args[i].kind) {
+      case ArgKind::kId:
+      case ArgKind::kUint:
+        break;
+      case ArgKind::kSint:
+        v = static_cast<uint64_t>(UnZigZag(v));
+        break;
+      case ArgKind::kString:
+        if (!gen_->HasString(v)) return Fail("undefined string id", v);
+        break;
+      case ArgKind::kStack:
+        if (v != 0 && gen_->FindStack(v) == nullptr) return Fail("undefined stack id", v);
+        break;
+      case ArgKind::kLabelSet:
+        if (v != 0 && gen_->FindLabelSet(v) == nullptr) return Fail("undefined label set", v);
+        break;
+      case ArgKind::kReason:
+        if (v >= static_cast<uint64_t>(BlockReason::kNumBlockReasons)) {
+          return Fail("invalid block reason", v);
+        }
+        break;
+      case ArgKind::kPhaseFlags:
+        if ((v & ~static_cast<uint64_t>(kPhaseKnownFlags)) != 0) {
+          return Fail("unknown phase flags", v);
+        }
+        break;
+      case ArgKind::kBytes:
+        if (v > static_cast<uint64_t>(end_ - q)) return Fail("inline bytes overrun, length", v);
+        e->bytes = absl::string_view(q, v);
+        q += v;
+        break;
+    }
+    e->args[i] = v;
+  }
+  p_ = q;
+  tick_ = tick;
+  ++decoded_;
+  if (decoded_ > gen_->batches[batch_index_].num_events) {
+    return Fail("batch holds more events than declared", gen_->batches[batch_index_].num_events);
+  }
+  return true;
+}
+
+MergedGenerationReader::MergedGenerationReader(const Generation& gen) : gen_(&gen) {
+  readers_.reserve(gen.batches.size());
+  heap_.reserve(gen.batches.size());
+  for (size_t i = 0; i < gen.batches.size(); ++i) {
+    readers_.emplace_back(gen, i);
+    Head h;
+    h.batch = static_cast<uint32_t>(i);
+    if (readers_.back().Next(&h.event)) {
+      heap_.push_back(h);
+    } else if (!readers_.back().status().ok()) {
+      status_ = readers_.back().status();
+      heap_.clear();
+      return;
+    }
+  }
+  for (size_t i = heap_.size() / 2; i-- > 0;) SiftDown(i);
+}
+
+void MergedGenerationReader::SiftDown(size_t i) {
+  const size_t n = heap_.size();
+  auto less = [&](size_t a, size_t b) {
+    const Head& x = heap_[a];
+    const Head& y = heap_[b];
+    return x.event.tick != y.event.tick ? x.event.tick < y.event.tick : x.batch < y.batch;
+  };
+  for (;;) {
+    size_t l = 2 * i + 1;
+    if (l >= n) return;
+    size_t m = (l + 1 < n && less(l + 1, l)) ? l + 1 : l;
+    if (!less(m, i)) return;
+    std::swap(heap_[i], heap_[m]);
+    i = m;
+  }
+}
+
+bool MergedGenerationReader::Next(Event* e) {
+  if (heap_.empty()) return false;
+  *e = heap_[0].event;
+  BatchEventReader& r = readers_[heap_[0].batch];
+  if (!r.Next(&heap_[0].event)) {
+    if (!r.status().ok()) {
+      status_ = r.status();
+      heap_.clear();
+      return false;
+    }
+    heap_[0] = heap_.back();
+    heap_.pop_back();
+  }
+  if (!heap_.empty()) SiftDown(0);
+  return true;
+}
+
+bool EventStream::Next(Event* e) {
+  for (;;) {
+    if (!status_.ok()) return false;
+    if (merged_ != nullptr) {
+      if (merged_->Next(e)) return true;
+      if (!merged_->status().ok()) {
+        status_ = merged_->status();
+        return false;
+      }
+    }
+    absl::StatusOr<std::shared_ptr<const Generation>> g = reader_->Next();
+    if (!g.ok()) {
+      status_ = g.status();
+      return false;
+    }
+    if (*g == nullptr) return false;
+    merged_.reset();
+    gen_ = std::move(*g);
+    merged_ = std::make_unique<MergedGenerationReader>(*gen_);
+  }
+}
+
+}  // namespace tracer::format

@@ -1,0 +1,217 @@
+#include "format/trace_writer.h"
+
+#include <lz4.h>
+#include <zlib.h>
+
+#include <cassert>
+#include <cstring>
+
+#include "format/constants.h"
+#include "format/internal/varint.h"
+
+namespace tracer::format {
+
+using format_internal::AppendVarint;
+using format_internal::StoreLE16;
+using format_internal::StoreLE32;
+using format_internal::StoreLE64;
+using format_internal::ZigZag;
+
+void AppendFileHeader(std::string* out) {
+  char h[kFileHeaderSize];
+  std::memcpy(h, kFileMagic, sizeof(kFileMagic));
+  StoreLE16(h + 8, kVersionMajor);
+  StoreLE16(h + 10, kVersionMinor);
+  StoreLE32(h + 12, 0);  // flags: none defined in 1.0
+  out->append(h, sizeof(h));
+}
+
+void EventEncoder::Append(EventType type, uint64_t tick, std::initializer_list<uint64_t> args,
+                          absl::string_view bytes) {
+  const EventSpec& spec = GetEventSpec(type);
+  assert(static_cast<int>(args.size()) == spec.num_args - (spec.has_bytes() ? 1 : 0));
+  assert(tick >= last_tick_);
+  data_.push_back(static_cast<char>(type));
+  AppendVarint(&data_, tick - last_tick_);
+  last_tick_ = tick;
+  AppendArgs(spec, args.begin(), static_cast<int>(args.size()), bytes);
+  ++num_events_;
+}
+
+void EventEncoder::Append(const Event& e) {
+  const EventSpec& spec = e.spec();
+  assert(e.tick >= last_tick_);
+  data_.push_back(static_cast<char>(e.type));
+  AppendVarint(&data_, e.tick - last_tick_);
+  last_tick_ = e.tick;
+  AppendArgs(spec, e.args, spec.num_args - (spec.has_bytes() ? 1 : 0), e.bytes);
+  ++num_events_;
+}
+
+void EventEncoder::AppendArgs(const EventSpec& spec, const uint64_t* args, int n,
+                              absl::string_view bytes) {
+  for (int i = 0; i < n; ++i) {
+    uint64_t v = args[i];
+    if (spec.args[i].kind == ArgKind::kSint) v = ZigZag(static_cast<int64_t>(v));
+    AppendVarint(&data_, v);
+  }
+  if (spec.has_bytes()) {
+    AppendVarint(&data_, bytes.size());
+    data_.append(bytes.data(), bytes.size());
+  }
+}
+
+void GenerationBuilder::AddString(uint64_t id, absl::string_view s) {
+  ++strings_.count;
+  AppendVarint(&strings_.body, id);
+  AppendVarint(&strings_.body, s.size());
+  strings_.body.append(s.data(), s.size());
+}
+
+void GenerationBuilder::AddStack(uint64_t id, absl::Span<const Frame> frames) {
+  ++stacks_.count;
+  AppendVarint(&stacks_.body, id);
+  AppendVarint(&stacks_.body, frames.size());
+  for (const Frame& f : frames) {
+    AppendVarint(&stacks_.body, f.pc);
+    AppendVarint(&stacks_.body, f.func);
+    AppendVarint(&stacks_.body, f.file);
+    AppendVarint(&stacks_.body, f.line);
+  }
+}
+
+void GenerationBuilder::AddThread(const ThreadInfo& t) {
+  ++threads_.count;
+  AppendVarint(&threads_.body, t.id);
+  AppendVarint(&threads_.body, t.name);
+}
+
+void GenerationBuilder::AddTask(const TaskState& t) {
+  ++tasks_.count;
+  std::string& b = tasks_.body;
+  AppendVarint(&b, t.id);
+  AppendVarint(&b, t.parent);
+  AppendVarint(&b, t.name);
+  b.push_back(static_cast<char>(t.status));
+  AppendVarint(&b, t.thread);
+  AppendVarint(&b, t.labels);
+  AppendVarint(&b, t.seq);
+  b.push_back(static_cast<char>(t.reason));
+}
+
+void GenerationBuilder::AddUserTask(const UserTaskInfo& t) {
+  ++user_tasks_.count;
+  AppendVarint(&user_tasks_.body, t.id);
+  AppendVarint(&user_tasks_.body, t.parent);
+  AppendVarint(&user_tasks_.body, t.name);
+}
+
+void GenerationBuilder::AddLabelSet(uint64_t id,
+                                    absl::Span<const std::pair<uint64_t, uint64_t>> labels) {
+  ++label_sets_.count;
+  AppendVarint(&label_sets_.body, id);
+  AppendVarint(&label_sets_.body, labels.size());
+  for (const auto& [k, v] : labels) {
+    AppendVarint(&label_sets_.body, k);
+    AppendVarint(&label_sets_.body, v);
+  }
+}
+
+void GenerationBuilder::AddLoss(const LossRecord& l) {
+  ++losses_.count;
+  AppendVarint(&losses_.body, l.thread);
+  AppendVarint(&losses_.body, l.count);
+  AppendVarint(&losses_.body, l.begin_tick);
+  AppendVarint(&losses_.body, l.end_tick);
+}
+
+void GenerationBuilder::AddMapping(const Mapping& m) {
+  ++mappings_.count;
+  AppendVarint(&mappings_.body, m.start);
+  AppendVarint(&mappings_.body, m.end);
+  AppendVarint(&mappings_.body, m.offset);
+  AppendVarint(&mappings_.body, m.path);
+  AppendVarint(&mappings_.body, m.build_id);
+}
+
+void GenerationBuilder::AddBatch(uint64_t thread, uint64_t seq, uint64_t base_tick,
+                                 uint64_t num_events, absl::string_view events) {
+  std::string head;
+  AppendVarint(&head, thread);
+  AppendVarint(&head, seq);
+  AppendVarint(&head, base_tick);
+  AppendVarint(&head, num_events);
+  AppendVarint(&head, events.size());
+  batches_.push_back(static_cast<char>(SectionKind::kBatch));
+  AppendVarint(&batches_, head.size() + events.size());
+  batches_ += head;
+  batches_.append(events.data(), events.size());
+  ++num_batches_;
+}
+
+void GenerationBuilder::AppendSection(std::string* payload, uint8_t kind, const Table& t) {
+  if (t.count == 0) return;
+  std::string count;
+  AppendVarint(&count, t.count);
+  payload->push_back(static_cast<char>(kind));
+  AppendVarint(payload, count.size() + t.body.size());
+  *payload += count;
+  *payload += t.body;
+}
+
+size_t GenerationBuilder::AppendTo(std::string* out, bool compress) const {
+  std::string payload;
+  {
+    std::string clock;
+    AppendVarint(&clock, clock_.ticks_per_second);
+    AppendVarint(&clock, clock_.tick);
+    AppendVarint(&clock, static_cast<uint64_t>(clock_.mono_ns));
+    AppendVarint(&clock, static_cast<uint64_t>(clock_.real_ns));
+    payload.push_back(static_cast<char>(SectionKind::kClock));
+    AppendVarint(&payload, clock.size());
+    payload += clock;
+  }
+  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kStrings), strings_);
+  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kStacks), stacks_);
+  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kThreads), threads_);
+  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kTasks), tasks_);
+  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kUserTasks), user_tasks_);
+  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kLabelSets), label_sets_);
+  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kLosses), losses_);
+  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kMappings), mappings_);
+  payload += batches_;
+
+  uint16_t flags = 0;
+  std::string stored;
+  absl::string_view body = payload;
+  if (compress && !payload.empty()) {
+    stored.resize(LZ4_compressBound(static_cast<int>(payload.size())));
+    int n = LZ4_compress_default(payload.data(), stored.data(), static_cast<int>(payload.size()),
+                                 static_cast<int>(stored.size()));
+    if (n > 0 && static_cast<size_t>(n) < payload.size()) {
+      stored.resize(n);
+      body = stored;
+      flags |= kGenFlagLz4;
+    }
+  }
+
+  char h[kGenerationHeaderSize];
+  StoreLE32(h + 0, kGenerationMagic);
+  StoreLE16(h + 4, kGenerationHeaderSize);
+  StoreLE16(h + 6, flags);
+  StoreLE64(h + 8, seq_);
+  StoreLE64(h + 16, static_cast<uint64_t>(begin_ns_));
+  StoreLE64(h + 24, static_cast<uint64_t>(end_ns_));
+  StoreLE32(h + 32, static_cast<uint32_t>(body.size()));
+  StoreLE32(h + 36, static_cast<uint32_t>(payload.size()));
+  StoreLE32(h + 40, static_cast<uint32_t>(
+                        crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
+  StoreLE32(h + 44, static_cast<uint32_t>(num_batches_));
+  StoreLE32(h + 48, 0);  // reserved
+  StoreLE32(h + 52, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(h), 52)));
+  out->append(h, sizeof(h));
+  out->append(body.data(), body.size());
+  return sizeof(h) + body.size();
+}
+
+}  // namespace tracer::format

@@ -1,0 +1,97 @@
+// Encoding: the file header, events into a batch body, and whole generations.
+// Nothing here knows about threads or clocks; the tracer runtime and tests drive it.
+
+#ifndef TRACER_FORMAT_TRACE_WRITER_H_
+#define TRACER_FORMAT_TRACE_WRITER_H_
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "format/event_table.h"
+#include "format/generation.h"
+
+namespace tracer::format {
+
+// Appends the 16-byte file header of the current format version to `out`.
+void AppendFileHeader(std::string* out);
+
+// Appends events to one batch body. Not thread-safe.
+class EventEncoder {
+ public:
+  explicit EventEncoder(uint64_t base_tick) : base_tick_(base_tick), last_tick_(base_tick) {}
+
+  // REQUIRES: tick >= the previous event's tick (and >= base_tick); `args` has exactly the
+  // spec's arguments (kSint ones as two's-complement bits), the kBytes one excluded and given
+  // as `bytes`.
+  void Append(EventType type, uint64_t tick, std::initializer_list<uint64_t> args,
+              absl::string_view bytes = {});
+  void Append(const Event& e);
+
+  uint64_t base_tick() const { return base_tick_; }
+  uint64_t last_tick() const { return last_tick_; }
+  uint64_t num_events() const { return num_events_; }
+  const std::string& data() const { return data_; }
+
+ private:
+  void AppendArgs(const EventSpec& spec, const uint64_t* args, int n, absl::string_view bytes);
+
+  uint64_t base_tick_;
+  uint64_t last_tick_;
+  uint64_t num_events_ = 0;
+  std::string data_;
+};
+
+// Encodes one self-contained generation: header + (optionally lz4-compressed) payload.
+// Callers add every string, stack and label set their events refer to; the reader rejects a
+// generation that refers to an id it does not define. Not thread-safe.
+class GenerationBuilder {
+ public:
+  explicit GenerationBuilder(uint64_t seq) : seq_(seq) {}
+
+  void SetClock(const ClockSnapshot& clock) { clock_ = clock; }
+  // The CLOCK_MONOTONIC span of the generation's events (written in the header so tools can
+  // skip or split a trace without decoding).
+  void SetTimeSpan(int64_t begin_ns, int64_t end_ns) {
+    begin_ns_ = begin_ns;
+    end_ns_ = end_ns;
+  }
+  void AddString(uint64_t id, absl::string_view s);
+  void AddStack(uint64_t id, absl::Span<const Frame> frames);
+  void AddThread(const ThreadInfo& t);
+  void AddTask(const TaskState& t);
+  void AddUserTask(const UserTaskInfo& t);
+  void AddLabelSet(uint64_t id, absl::Span<const std::pair<uint64_t, uint64_t>> labels);
+  void AddLoss(const LossRecord& l);
+  void AddMapping(const Mapping& m);
+  void AddBatch(uint64_t thread, uint64_t seq, uint64_t base_tick, uint64_t num_events,
+                absl::string_view events);
+
+  size_t num_batches() const { return num_batches_; }
+
+  // Appends the encoded generation to `out`. With `compress`, the payload is stored as one
+  // lz4 block unless that does not make it smaller. Returns the bytes appended.
+  size_t AppendTo(std::string* out, bool compress) const;
+
+ private:
+  // Each table is encoded as it is added: count + entries.
+  struct Table {
+    uint64_t count = 0;
+    std::string body;
+  };
+  static void AppendSection(std::string* payload, uint8_t kind, const Table& t);
+
+  uint64_t seq_;
+  ClockSnapshot clock_;
+  int64_t begin_ns_ = 0;
+  int64_t end_ns_ = 0;
+  Table strings_, stacks_, threads_, tasks_, user_tasks_, label_sets_, losses_, mappings_;
+  std::string batches_;  // already-framed batch sections
+  size_t num_batches_ = 0;
+};
+
+}  // namespace tracer::format
+
+#endif  // TRACER_FORMAT_TRACE_WRITER_H_
