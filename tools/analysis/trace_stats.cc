@@ -1,0 +1,210 @@
+#include "tools/analysis/trace_stats.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "format/event_printer.h"
+
+namespace tracer::analysis {
+namespace {
+
+using format::EventType;
+
+// Which id space an event's `task` argument lives in.
+enum class TaskSpace { kNone, kRuntime, kUser };
+
+TaskSpace TaskArgSpace(EventType type) {
+  switch (type) {
+    case EventType::kTaskCreate:
+    case EventType::kTaskStart:
+    case EventType::kTaskBlock:
+    case EventType::kTaskUnblock:
+    case EventType::kTaskYield:
+    case EventType::kTaskEnd:
+    case EventType::kLabels:
+    case EventType::kCpuSample:
+      return TaskSpace::kRuntime;
+    case EventType::kUserTaskBegin:
+    case EventType::kUserTaskEnd:
+    case EventType::kRegionBegin:
+    case EventType::kRegionEnd:
+    case EventType::kLog:
+    case EventType::kSetCurrentUserTask:
+      return TaskSpace::kUser;
+    default:
+      return TaskSpace::kNone;
+  }
+}
+
+// Index of the argument named `name` in the event's spec, or -1.
+int ArgIndex(const format::EventSpec& spec, absl::string_view name) {
+  for (int i = 0; i < spec.num_args; ++i) {
+    if (name == spec.args[i].name) return i;
+  }
+  return -1;
+}
+
+void Insert(absl::flat_hash_set<uint64_t>* set, uint64_t id) {
+  if (id != 0) set->insert(id);
+}
+
+}  // namespace
+
+absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader) {
+  TraceStats st;
+  st.version_major = reader->version_major();
+  st.version_minor = reader->version_minor();
+  absl::flat_hash_set<uint64_t> tasks, user_tasks;
+  auto thread = [&](uint64_t id) -> ThreadStats& {
+    ThreadStats& t = st.threads[id];
+    t.id = id;
+    return t;
+  };
+  for (;;) {
+    absl::StatusOr<std::shared_ptr<const format::Generation>> next = reader->Next();
+    if (!next.ok()) return next.status();
+    if (*next == nullptr) break;
+    const format::Generation& gen = **next;
+    ++st.generations;
+    if (gen.compressed) ++st.compressed_generations;
+    st.batches += gen.batches.size();
+    for (const format::ThreadInfo& t : gen.threads) {
+      ThreadStats& ts = thread(t.id);
+      if (!gen.String(t.name).empty()) ts.name = std::string(gen.String(t.name));
+    }
+    for (const format::TaskState& t : gen.tasks) {
+      Insert(&tasks, t.id);
+      Insert(&tasks, t.parent);
+    }
+    for (const format::UserTaskInfo& t : gen.user_tasks) {
+      Insert(&user_tasks, t.id);
+      Insert(&user_tasks, t.parent);
+    }
+    for (const format::LossRecord& l : gen.losses) {
+      ThreadStats& ts = thread(l.thread);
+      ++ts.loss_records;
+      ts.lost_events += l.count;
+      ++st.loss_records;
+      st.lost_events += l.count;
+    }
+    for (size_t b = 0; b < gen.batches.size(); ++b) {
+      ThreadStats& ts = thread(gen.batches[b].thread);
+      format::BatchEventReader events(gen, b);
+      format::Event e;
+      while (events.Next(&e)) {
+        const format::EventSpec& spec = e.spec();
+        ++ts.events;
+        ++st.events_by_type[static_cast<size_t>(e.type)];
+        const int64_t mono = gen.TickToMonoNs(e.tick);
+        if (st.events == 0 || mono < st.first_event_mono_ns) {
+          st.first_event_mono_ns = mono;
+          st.first_event_real_ns = gen.TickToRealNs(e.tick);
+        }
+        if (st.events == 0 || mono > st.last_event_mono_ns) st.last_event_mono_ns = mono;
+        ++st.events;
+        const TaskSpace space = TaskArgSpace(e.type);
+        if (space != TaskSpace::kNone) {
+          absl::flat_hash_set<uint64_t>* set = space == TaskSpace::kRuntime ? &tasks : &user_tasks;
+          Insert(set, e.args[ArgIndex(spec, "task")]);
+          if (const int p = ArgIndex(spec, "parent"); p >= 0) Insert(set, e.args[p]);
+        }
+      }
+      if (!events.status().ok()) return events.status();
+    }
+  }
+  st.tasks = tasks.size();
+  st.user_tasks = user_tasks.size();
+  st.file_bytes = reader->offset();
+  return st;
+}
+
+std::string FormatRfc3339(int64_t unix_ns) {
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", absl::FromUnixNanos(unix_ns),
+                          absl::UTCTimeZone());
+}
+
+std::string FormatTraceStatsText(const TraceStats& st) {
+  std::string out;
+  absl::StrAppendFormat(&out, "format version:   %d.%d\n", st.version_major, st.version_minor);
+  absl::StrAppendFormat(&out, "bytes on disk:    %d\n", st.file_bytes);
+  absl::StrAppendFormat(&out, "generations:      %d (%d compressed), %d batches\n",
+                        st.generations, st.compressed_generations, st.batches);
+  absl::StrAppendFormat(&out, "threads:          %d\n", st.threads.size());
+  for (const auto& [id, t] : st.threads) {
+    absl::StrAppendFormat(&out, "  T%-10d %-16s %d events\n", id,
+                          t.name.empty() ? "-" : absl::StrCat("\"", t.name, "\""), t.events);
+  }
+  absl::StrAppendFormat(&out, "runtime tasks:    %d\n", st.tasks);
+  absl::StrAppendFormat(&out, "user tasks:       %d\n", st.user_tasks);
+  absl::StrAppendFormat(&out, "events:           %d (%.2f bytes/event)\n", st.events,
+                        st.bytes_per_event());
+  for (size_t i = 0; i < st.events_by_type.size(); ++i) {
+    if (st.events_by_type[i] == 0) continue;
+    absl::StrAppendFormat(&out, "  %-20s %d\n",
+                          format::GetEventSpec(static_cast<EventType>(i)).name,
+                          st.events_by_type[i]);
+  }
+  if (st.events > 0) {
+    absl::StrAppendFormat(&out, "first event:      %d ns (CLOCK_MONOTONIC)\n",
+                          st.first_event_mono_ns);
+    absl::StrAppendFormat(&out, "last event:       %d ns (CLOCK_MONOTONIC)\n",
+                          st.last_event_mono_ns);
+    absl::StrAppendFormat(&out, "duration:         %s\n",
+                          absl::FormatDuration(absl::Nanoseconds(st.duration_ns())));
+    absl::StrAppendFormat(&out, "wall-clock start: %s\n", FormatRfc3339(st.first_event_real_ns));
+  } else {
+    out += "time span:        no events\n";
+  }
+  absl::StrAppendFormat(&out, "losses:           %d records, %d events lost\n", st.loss_records,
+                        st.lost_events);
+  for (const auto& [id, t] : st.threads) {
+    if (t.loss_records == 0) continue;
+    absl::StrAppendFormat(&out, "  T%-10d %d events lost in %d records\n", id, t.lost_events,
+                          t.loss_records);
+  }
+  return out;
+}
+
+std::string FormatTraceStatsJson(const TraceStats& st) {
+  std::string out;
+  absl::StrAppendFormat(&out,
+                        "{\"format_version\":\"%d.%d\",\"bytes_on_disk\":%d,"
+                        "\"generations\":%d,\"compressed_generations\":%d,\"batches\":%d,",
+                        st.version_major, st.version_minor, st.file_bytes, st.generations,
+                        st.compressed_generations, st.batches);
+  absl::StrAppend(&out, "\"threads\":[");
+  bool first = true;
+  for (const auto& [id, t] : st.threads) {
+    absl::StrAppend(&out, first ? "" : ",", "{\"id\":", id, ",\"name\":");
+    format::AppendJsonString(t.name, &out);
+    absl::StrAppend(&out, ",\"events\":", t.events, ",\"loss_records\":", t.loss_records,
+                    ",\"lost_events\":", t.lost_events, "}");
+    first = false;
+  }
+  absl::StrAppend(&out, "],\"runtime_tasks\":", st.tasks, ",\"user_tasks\":", st.user_tasks,
+                  ",\"events\":", st.events, ",\"events_by_type\":{");
+  first = true;
+  for (size_t i = 0; i < st.events_by_type.size(); ++i) {
+    if (st.events_by_type[i] == 0) continue;
+    absl::StrAppend(&out, first ? "" : ",", "\"",
+                    format::GetEventSpec(static_cast<EventType>(i)).name,
+                    "\":", st.events_by_type[i]);
+    first = false;
+  }
+  absl::StrAppendFormat(&out, "},\"bytes_per_event\":%.4f", st.bytes_per_event());
+  if (st.events > 0) {
+    absl::StrAppend(&out, ",\"first_event_ns\":", st.first_event_mono_ns,
+                    ",\"last_event_ns\":", st.last_event_mono_ns,
+                    ",\"duration_ns\":", st.duration_ns(), ",\"wall_clock_start\":\"",
+                    FormatRfc3339(st.first_event_real_ns), "\"");
+  }
+  absl::StrAppend(&out, ",\"loss_records\":", st.loss_records,
+                  ",\"lost_events\":", st.lost_events, "}");
+  return out;
+}
+
+}  // namespace tracer::analysis

@@ -1,0 +1,79 @@
+// Whole-trace summary numbers (`tracetool stats`): sizes, generations, threads, tasks, events
+// by type, time span and losses. Computed in one streaming pass; memory is one generation plus
+// the sets of ids seen.
+
+#ifndef TRACER_TOOLS_ANALYSIS_TRACE_STATS_H_
+#define TRACER_TOOLS_ANALYSIS_TRACE_STATS_H_
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "format/event_table.h"
+#include "format/trace_reader.h"
+
+namespace tracer::analysis {
+
+struct ThreadStats {
+  uint64_t id = 0;
+  std::string name;          // the last non-empty name any generation's thread table gave
+  uint64_t events = 0;       // events recorded in its batches
+  uint64_t loss_records = 0;
+  uint64_t lost_events = 0;  // sum of its loss records' counts
+};
+
+struct TraceStats {
+  uint16_t version_major = 0;
+  uint16_t version_minor = 0;
+  uint64_t file_bytes = 0;  // every byte read: file header + every generation (header + payload)
+  uint64_t generations = 0;
+  uint64_t compressed_generations = 0;
+  uint64_t batches = 0;
+
+  // Threads by id: every thread named in a thread table, owning a batch, or in a loss record.
+  std::map<uint64_t, ThreadStats> threads;
+  // Distinct runtime task ids (Go's G): the `task` argument of TaskCreate/Start/Block/Unblock/
+  // Yield/End, Labels and CpuSample, TaskCreate's `parent`, and the ids of the task-state
+  // tables; 0 (the thread itself) is not a task.
+  uint64_t tasks = 0;
+  // Distinct user task ids (trace.NewTask): the `task` argument of UserTaskBegin/End,
+  // RegionBegin/End, Log and SetCurrentUserTask, UserTaskBegin's `parent`, and the ids of the
+  // user-task tables; 0 (none) is not counted.
+  uint64_t user_tasks = 0;
+
+  uint64_t events = 0;
+  std::array<uint64_t, static_cast<size_t>(format::EventType::kNumEventTypes)> events_by_type{};
+
+  // Time span of the events, each converted with its own generation's clock snapshot. Only
+  // meaningful when events > 0.
+  int64_t first_event_mono_ns = 0;
+  int64_t last_event_mono_ns = 0;
+  int64_t first_event_real_ns = 0;  // wall-clock time of the first event, ns since the epoch
+
+  uint64_t loss_records = 0;
+  uint64_t lost_events = 0;
+
+  int64_t duration_ns() const { return events > 0 ? last_event_mono_ns - first_event_mono_ns : 0; }
+  double bytes_per_event() const {
+    return events > 0 ? static_cast<double>(file_bytes) / static_cast<double>(events) : 0.0;
+  }
+};
+
+// Reads `reader` to its end and summarizes it. On a corrupt or truncated trace returns the
+// reader's error (which names the offset, generation and batch); no partial numbers.
+// REQUIRES: `reader` has returned no generation yet.
+absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader);
+
+// Human-readable report, several lines, each ending in '\n'.
+std::string FormatTraceStatsText(const TraceStats& stats);
+// One JSON object (no trailing newline); field names are the report's, in snake_case.
+std::string FormatTraceStatsJson(const TraceStats& stats);
+
+// RFC 3339 UTC time with nanoseconds, e.g. "2024-03-01T09:00:00.000125Z".
+std::string FormatRfc3339(int64_t unix_ns);
+
+}  // namespace tracer::analysis
+
+#endif  // TRACER_TOOLS_ANALYSIS_TRACE_STATS_H_
