@@ -1,0 +1,184 @@
+#include "tools/analysis/trace_stats.h"
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "format/event_table.h"
+#include "format/generation.h"
+#include "format/trace_reader.h"
+#include "format/trace_writer.h"
+#include "gtest/gtest.h"
+
+namespace tracer::analysis {
+namespace {
+
+using format::EventType;
+
+constexpr uint64_t kHz = 1'000'000'000 / 64;  // one tick = 64 ns: exact conversions
+constexpr int64_t kMono0 = 1'000'000'000;
+constexpr int64_t kReal0 = 1'700'000'000'000'000'000;  // 2023-11-14T22:13:20Z
+
+size_t Idx(EventType t) { return static_cast<size_t>(t); }
+
+// Two generations. The first (uncompressed): threads 10 "main" and 11 "worker", runtime tasks
+// 5 (created by 10, parent 4) and 6 (in the task table), user task 1; a loss record for 11. The
+// second (compressed): a state table naming task 7 and user task 2, thread 12 with no name,
+// 200 counter events that compress well, a second loss record for 11.
+class TraceStatsTest : public ::testing::Test {
+ protected:
+  static std::string MakeTrace() {
+    std::string out;
+    format::AppendFileHeader(&out);
+    {
+      format::GenerationBuilder gb(1);
+      gb.SetClock({kHz, 1000, kMono0, kReal0});
+      gb.AddString(1, "main");
+      gb.AddString(2, "worker");
+      gb.AddString(3, "req");
+      gb.AddString(4, "parse");
+      gb.AddThread({10, 1});
+      gb.AddThread({11, 2});
+      gb.AddTask({6, 0, 3, format::TaskStatus::kRunnable, 0, 0, 1, format::BlockReason::kUnknown});
+      gb.AddLoss({11, 9, 1100, 1200});
+      format::EventEncoder main(1000);
+      main.Append(EventType::kThreadStart, 1000, {});           // first event: tick 1000
+      main.Append(EventType::kTaskCreate, 1010, {5, 4, 3, 0, 0});
+      main.Append(EventType::kUserTaskBegin, 1020, {1, 0, 3, 0});
+      gb.AddBatch(10, 0, main.base_tick(), main.num_events(), main.data());
+      format::EventEncoder worker(1000);
+      worker.Append(EventType::kTaskStart, 1030, {5, 1});
+      worker.Append(EventType::kRegionBegin, 1040, {1, 4, 0});
+      worker.Append(EventType::kRegionEnd, 1050, {1, 4});
+      worker.Append(EventType::kTaskBlock, 1060,
+                    {5, static_cast<uint64_t>(format::BlockReason::kMutex), 0xabc, 0});
+      gb.AddBatch(11, 0, worker.base_tick(), worker.num_events(), worker.data());
+      gb.AppendTo(&out, /*compress=*/false);
+    }
+    {
+      format::GenerationBuilder gb(2);
+      gb.SetClock({kHz, 2000, kMono0 + 1000 * 64, kReal0 + 1000 * 64});
+      gb.AddString(1, "main");
+      gb.AddString(2, "q");
+      gb.AddTask({7, 0, 0, format::TaskStatus::kBlocked, 0, 0, 3, format::BlockReason::kChannel});
+      gb.AddUserTask({2, 0, 0});
+      gb.AddThread({10, 1});
+      gb.AddLoss({11, 4, 2000, 2001});
+      format::EventEncoder t12(2000);
+      for (int i = 0; i < 200; ++i) t12.Append(EventType::kCounter, 2000 + i, {2, 7});
+      t12.Append(EventType::kTaskUnblock, 2500, {5, 2, 0, 0xabc, 0});  // last event: tick 2500
+      gb.AddBatch(12, 0, t12.base_tick(), t12.num_events(), t12.data());
+      gb.AppendTo(&out, /*compress=*/true);
+    }
+    return out;
+  }
+
+  static absl::StatusOr<TraceStats> Stats(std::string data) {
+    auto reader = format::TraceReader::FromSource(format::MakeStringSource(std::move(data)));
+    if (!reader.ok()) return reader.status();
+    return ComputeTraceStats(reader->get());
+  }
+};
+
+TEST_F(TraceStatsTest, CountsAreExact) {
+  const std::string data = MakeTrace();
+  absl::StatusOr<TraceStats> st = Stats(data);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->version_major, 1);
+  EXPECT_EQ(st->version_minor, 0);
+  EXPECT_EQ(st->file_bytes, data.size());
+  EXPECT_EQ(st->generations, 2u);
+  EXPECT_EQ(st->compressed_generations, 1u);
+  EXPECT_EQ(st->batches, 3u);
+  EXPECT_EQ(st->events, 208u);
+  EXPECT_EQ(st->events_by_type[Idx(EventType::kCounter)], 200u);
+  EXPECT_EQ(st->events_by_type[Idx(EventType::kThreadStart)], 1u);
+  EXPECT_EQ(st->events_by_type[Idx(EventType::kTaskCreate)], 1u);
+  EXPECT_EQ(st->events_by_type[Idx(EventType::kTaskUnblock)], 1u);
+  EXPECT_EQ(st->events_by_type[Idx(EventType::kRegionEnd)], 1u);
+  EXPECT_EQ(st->events_by_type[Idx(EventType::kLog)], 0u);
+  // Runtime tasks: 5 (events), 4 (TaskCreate parent), 6 and 7 (task tables).
+  EXPECT_EQ(st->tasks, 4u);
+  // User tasks: 1 (events), 2 (user-task table).
+  EXPECT_EQ(st->user_tasks, 2u);
+  EXPECT_DOUBLE_EQ(st->bytes_per_event(), static_cast<double>(data.size()) / 208.0);
+}
+
+TEST_F(TraceStatsTest, ThreadsComeFromTablesBatchesAndLosses) {
+  absl::StatusOr<TraceStats> st = Stats(MakeTrace());
+  ASSERT_TRUE(st.ok()) << st.status();
+  ASSERT_EQ(st->threads.size(), 3u);
+  const ThreadStats& main = st->threads.at(10);
+  EXPECT_EQ(main.name, "main");
+  EXPECT_EQ(main.events, 3u);
+  const ThreadStats& worker = st->threads.at(11);
+  EXPECT_EQ(worker.name, "worker");  // named in generation 1 only: the name is kept
+  EXPECT_EQ(worker.events, 4u);
+  EXPECT_EQ(worker.loss_records, 2u);
+  EXPECT_EQ(worker.lost_events, 13u);
+  const ThreadStats& unnamed = st->threads.at(12);
+  EXPECT_EQ(unnamed.name, "");
+  EXPECT_EQ(unnamed.events, 201u);
+  EXPECT_EQ(st->loss_records, 2u);
+  EXPECT_EQ(st->lost_events, 13u);
+}
+
+TEST_F(TraceStatsTest, TimeSpanUsesEachGenerationsClock) {
+  absl::StatusOr<TraceStats> st = Stats(MakeTrace());
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->first_event_mono_ns, kMono0);  // tick 1000 is generation 1's snapshot
+  // Tick 2500 in generation 2: its snapshot (tick 2000) + 500 ticks of 64 ns.
+  EXPECT_EQ(st->last_event_mono_ns, kMono0 + 1000 * 64 + 500 * 64);
+  EXPECT_EQ(st->duration_ns(), 1500 * 64);
+  EXPECT_EQ(st->first_event_real_ns, kReal0);
+  EXPECT_EQ(FormatRfc3339(st->first_event_real_ns), "2023-11-14T22:13:20Z");
+}
+
+TEST_F(TraceStatsTest, Rfc3339KeepsNanoseconds) {
+  EXPECT_EQ(FormatRfc3339(kReal0 + 1), "2023-11-14T22:13:20.000000001Z");
+  EXPECT_EQ(FormatRfc3339(0), "1970-01-01T00:00:00Z");
+}
+
+TEST_F(TraceStatsTest, EmptyTraceHasNoEventsAndNoSpan) {
+  std::string data;
+  format::AppendFileHeader(&data);
+  absl::StatusOr<TraceStats> st = Stats(data);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->generations, 0u);
+  EXPECT_EQ(st->events, 0u);
+  EXPECT_EQ(st->file_bytes, 16u);
+  EXPECT_EQ(st->duration_ns(), 0);
+  EXPECT_EQ(st->bytes_per_event(), 0.0);
+  EXPECT_TRUE(absl::StrContains(FormatTraceStatsText(*st), "no events"));
+}
+
+TEST_F(TraceStatsTest, TruncatedTraceIsAnErrorWithOffset) {
+  std::string data = MakeTrace();
+  data.resize(data.size() - 3);
+  absl::StatusOr<TraceStats> st = Stats(data);
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(absl::StrContains(st.status().message(), "offset")) << st.status();
+}
+
+TEST_F(TraceStatsTest, TextAndJsonReportTheNumbers) {
+  absl::StatusOr<TraceStats> st = Stats(MakeTrace());
+  ASSERT_TRUE(st.ok()) << st.status();
+  const std::string text = FormatTraceStatsText(*st);
+  EXPECT_TRUE(absl::StrContains(text, "generations:      2 (1 compressed), 3 batches")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "Counter              200")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "runtime tasks:    4")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "losses:           2 records, 13 events lost")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "wall-clock start: 2023-11-14T22:13:20Z")) << text;
+  const std::string json = FormatTraceStatsJson(*st);
+  EXPECT_TRUE(absl::StrContains(json, "\"events\":208,")) << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"events_by_type\":{\"ThreadStart\":1,")) << json;
+  EXPECT_TRUE(absl::StrContains(json, "{\"id\":11,\"name\":\"worker\",\"events\":4,"
+                                      "\"loss_records\":2,\"lost_events\":13}"))
+      << json;
+  EXPECT_TRUE(absl::StrContains(json, "\"duration_ns\":96000,")) << json;
+  EXPECT_EQ(json.front(), '{');
+  EXPECT_EQ(json.back(), '}');
+}
+
+}  // namespace
+}  // namespace tracer::analysis

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# CLI tests of tracetool, run by ctest (one add_test per case, see CMakeLists.txt).
+#   tracetool_cli_test.sh CASE TRACETOOL MAKE_SAMPLE_TRACE SOURCE_DIR WORK_DIR
+# Each case asserts; any failed assertion prints why and exits 1.
+set -u
+case_name=$1 tool=$2 maker=$3 src=$4 work=$5
+sample=$src/testdata/sample.trace
+mkdir -p "$work"
+out=$work/$case_name.out err=$work/$case_name.err
+
+fail() { echo "FAIL [$case_name]: $*" >&2; echo "--- stdout:" >&2; head -20 "$out" >&2; echo "--- stderr:" >&2; cat "$err" >&2; exit 1; }
+# run EXPECTED_CODE ARGS...: runs tracetool, asserts its exit code.
+run() {
+  local want=$1; shift
+  "$tool" "$@" >"$out" 2>"$err"
+  local got=$?
+  [[ $got == "$want" ]] || fail "tracetool $* exited $got, want $want"
+}
+expect_out() { grep -q -- "$1" "$out" || fail "stdout lacks '$1'"; }
+expect_err() { grep -q -- "$1" "$err" || fail "stderr lacks '$1'"; }
+# A usage or input error is exactly one line 'tracetool: ...' on stderr.
+expect_one_error_line() {
+  [[ $(wc -l <"$err") == 1 ]] || fail "stderr is not one line"
+  expect_err '^tracetool: '
+}
+# Every stdout line must parse as JSON with the keys dump promises.
+check_jsonl() {
+  if command -v jq >/dev/null; then
+    jq -e 'has("ts_ns") and has("real_ns") and has("thread") and has("type")' "$out" >/dev/null ||
+      fail "a jsonl line does not parse or lacks ts_ns/real_ns/thread/type"
+  elif command -v python3 >/dev/null; then
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    assert all(k in o for k in ("ts_ns", "real_ns", "thread", "type")), line
+' "$out" || fail "a jsonl line does not parse or lacks ts_ns/real_ns/thread/type"
+  else
+    fail "neither jq nor python3 is available to parse JSON"
+  fi
+}
+
+case $case_name in
+  help)
+    run 0 --help
+    expect_out 'Usage: tracetool'; expect_out 'stats'; expect_out 'dump'
+    run 0 stats --help
+    expect_out 'Usage: tracetool stats'; expect_out '--format'
+    run 0 dump --help
+    expect_out 'Usage: tracetool dump'; expect_out '--limit'; expect_out 'jsonl'
+    ;;
+  usage_errors)
+    run 2;                                   expect_one_error_line
+    run 2 frobnicate "$sample";              expect_one_error_line; expect_err "unknown command 'frobnicate'"
+    run 2 stats;                             expect_one_error_line; expect_err 'file'
+    run 2 dump;                              expect_one_error_line
+    run 2 dump --bogus "$sample";            expect_one_error_line; expect_err 'bogus'
+    run 2 dump --format=xml "$sample";       expect_one_error_line
+    run 2 dump --limit=-3 "$sample";         expect_one_error_line
+    run 2 stats --format=yaml "$sample";     expect_one_error_line
+    run 2 stats "$sample" extra;             expect_one_error_line
+    ;;
+  bad_input)
+    run 1 stats "$work/does-not-exist.trace"; expect_one_error_line; expect_err 'No such file'
+    printf 'not a trace at all' >"$work/garbage.trace"
+    run 1 dump "$work/garbage.trace";         expect_one_error_line; expect_err 'bad magic'
+    run 1 stats "$work/garbage.trace";        expect_one_error_line
+    ;;
+  stats)
+    run 0 stats "$sample"
+    expect_out '^generations: *4 (1 compressed)'
+    expect_out '^threads: *4'
+    expect_out '"worker-2"'
+    expect_out '^runtime tasks: *33'
+    expect_out '^user tasks: *32'
+    expect_out '^events: *875 '
+    expect_out '^  TaskBlock  *64$'
+    expect_out '^wall-clock start: 2024-03-01T09:00:00'
+    expect_out '^losses: *1 records, 37 events lost'
+    [[ -z $(cat "$err") ]] || fail "stderr not empty"
+    run 0 stats --format=json "$sample"
+    [[ $(wc -l <"$out") == 1 ]] || fail "json stats is not one line"
+    if command -v jq >/dev/null; then
+      [[ $(jq '.events' "$out") == 875 ]] || fail "json events != 875"
+      [[ $(jq '.events_by_type.PhaseBegin' "$out") == 2 ]] || fail "json PhaseBegin != 2"
+      [[ $(jq '.compressed_generations' "$out") == 1 ]] || fail "json compressed != 1"
+      [[ $(jq -r '.wall_clock_start' "$out") == 2024-03-01T09:00:00* ]] || fail "json wall clock"
+    fi
+    ;;
+  dump_text)
+    run 0 dump "$sample"
+    [[ $(wc -l <"$out") == 875 ]] || fail "dump printed $(wc -l <"$out") lines, want 875"
+    expect_out ' T4101 ThreadStart$'
+    expect_out 'TaskBlock task=1000 reason=mutex object=94355073273920 stack=3'
+    expect_out 'PhaseBegin name="gc" flags=stw'
+    expect_out 'Log task=1 category="http" message="GET /api/users/40"'
+    run 0 dump --limit 5 "$sample"
+    [[ $(wc -l <"$out") == 5 ]] || fail "--limit 5 printed $(wc -l <"$out") lines"
+    ;;
+  dump_jsonl)
+    run 0 dump --format=jsonl "$sample"
+    [[ $(wc -l <"$out") == 875 ]] || fail "jsonl printed $(wc -l <"$out") lines, want 875"
+    check_jsonl
+    expect_out '"type":"TaskCreate","task":1000,"parent":0,"name":"request-handler","labels":1,"stack":2}'
+    expect_out '"type":"TaskBlock","task":1000,"reason":"mutex",'
+    expect_out '"category":"http","message":"GET /api/users/40"'
+    ;;
+  truncated)
+    # Cut the file in the middle of its last generation: the events of the generations before
+    # it are printed, then one error line naming the offset, and exit 1.
+    size=$(stat -c %s "$sample")
+    head -c $((size - 500)) "$sample" >"$work/truncated.trace"
+    run 1 dump "$work/truncated.trace"
+    expect_one_error_line; expect_err 'offset'
+    lines=$(wc -l <"$out")
+    (( lines > 400 && lines < 875 )) || fail "truncated dump printed $lines events"
+    "$tool" dump "$sample" | head -n "$lines" | cmp -s - "$out" ||
+      fail "the events before the damage differ from the intact trace's"
+    run 1 stats "$work/truncated.trace"
+    expect_one_error_line; expect_err 'offset'
+    [[ -z $(cat "$out") ]] || fail "stats printed numbers for a corrupt trace"
+    ;;
+  corrupt_payload)
+    # Flip one byte inside the first generation's payload: its CRC catches it.
+    cp "$sample" "$work/flipped.trace"
+    printf '\xff' | dd of="$work/flipped.trace" bs=1 seek=200 conv=notrunc status=none
+    run 1 dump "$work/flipped.trace"
+    expect_one_error_line; expect_err 'checksum'; expect_err 'offset 16'
+    ;;
+  readme)
+    # The commands testdata/README.md shows.
+    (cd "$src" && "$tool" stats testdata/sample.trace) >"$out" 2>"$err" || fail "stats failed"
+    (cd "$src" && "$tool" dump testdata/sample.trace | head) >"$out" 2>"$err"
+    [[ $(wc -l <"$out") == 10 ]] || fail "dump | head did not print 10 lines"
+    ;;
+  sample_up_to_date)
+    # testdata/sample.trace is exactly what the generator writes today.
+    "$maker" "$work/regenerated.trace" || fail "make_sample_trace failed"
+    cmp -s "$work/regenerated.trace" "$sample" ||
+      fail "testdata/sample.trace is stale: regenerate it with make_sample_trace (see testdata/README.md)"
+    size=$(stat -c %s "$sample")
+    (( size < 200 * 1024 )) || fail "sample.trace is $size bytes (limit 200 KB)"
+    ;;
+  *)
+    echo "unknown case $case_name" >&2; exit 1 ;;
+esac
+exit 0
