@@ -1,0 +1,339 @@
+#include "tracer/tracer.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "tests/tracer/test_util.h"
+#include "tracer/hooks.h"
+
+namespace tracer {
+namespace {
+
+using format::EventType;
+using testing::ReadTrace;
+
+class TracerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    BufferConfig c;
+    c.buffer_bytes = 64 << 10;
+    c.pool_bytes = 16 << 20;
+    ASSERT_TRUE(SetBufferConfig(c).ok());
+  }
+  void TearDown() override {
+    if (IsTracing()) (void)StopTrace();
+  }
+};
+
+// Emits one of each runtime event kind, tagged so the reader can check arguments.
+void EmitEveryKind(int thread_index, int i) {
+  static const Name kTaskName("worker-task");
+  static const Name kRegion("region");
+  static const Name kSys("read");
+  static const Name kPhase("gc-mark");
+  static const Name kCounter("seq");
+  const int64_t tag = thread_index * 1000000 + i;
+  hooks::Counter(kCounter, tag);
+  TaskRef t;
+  hooks::TaskCreate(t, kTaskName);
+  hooks::TaskStart(t);
+  hooks::SyscallBegin(kSys);
+  hooks::SyscallEnd();
+  hooks::TaskBlock(t, BlockReason::kMutex, &t);
+  hooks::TaskUnblock(t, &t);
+  hooks::TaskStart(t);
+  hooks::TaskYield(t);
+  hooks::SetLabels(t, {{"shard", "7"}});
+  hooks::TaskEnd(t);
+  hooks::PhaseBegin(kPhase, /*stop_the_world=*/true);
+  hooks::PhaseEnd(kPhase);
+  Task user = NewTask("request");
+  {
+    CurrentTaskScope scope(user);
+    Region r = StartRegion(user, kRegion);
+    Log(user, "cat", "message " + std::to_string(tag));
+  }
+}
+
+TEST_F(TracerTest, EveryEventOfEveryThreadIsReadBackOnceInOrder) {
+  StringSink sink;
+  TraceOptions o;
+  o.generation_period = absl::Milliseconds(5);
+  ASSERT_TRUE(StartTrace(sink, o).ok());
+  constexpr int kThreads = 6, kIters = 300;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t] {
+      for (int i = 0; i < kIters; ++i) EmitEveryKind(t, i);
+    });
+  }
+  for (auto& th : threads) th.join();  // all exit before StopTrace
+  ASSERT_TRUE(StopTrace().ok());
+
+  auto rb = ReadTrace(sink.Release());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  EXPECT_EQ(rb->lost, 0u);
+  EXPECT_GT(rb->generations.size(), 1u);
+  std::map<uint64_t, std::vector<int64_t>> counters_by_thread;
+  std::map<EventType, uint64_t> by_type;
+  std::map<uint64_t, uint64_t> last_tick;
+  for (const auto& [e, g] : rb->events) {
+    by_type[e.type]++;
+    const auto& gen = *rb->generations[g];
+    if (e.type == EventType::kCounter) {
+      EXPECT_EQ(gen.String(e.args[0]), "seq");
+      counters_by_thread[e.thread].push_back(static_cast<int64_t>(e.args[1]));
+    }
+    if (e.type == EventType::kTaskBlock) {
+      EXPECT_EQ(e.args[1], static_cast<uint64_t>(BlockReason::kMutex));
+      EXPECT_NE(e.args[2], 0u);
+    }
+    if (e.type == EventType::kLog) {
+      EXPECT_TRUE(absl::StartsWith(e.bytes, "message ")) << e.bytes;
+      EXPECT_EQ(gen.String(e.args[1]), "cat");
+    }
+    if (e.type == EventType::kTaskCreate) {
+      EXPECT_EQ(gen.String(e.args[2]), "worker-task");
+      ASSERT_NE(e.args[4], 0u) << "stacks are on by default for task create";
+      const format::Stack* st = gen.FindStack(e.args[4]);
+      ASSERT_NE(st, nullptr);
+      bool named = false;
+      for (const auto& f : st->frames) {
+        named |= absl::StrContains(gen.String(f.func), "EmitEveryKind");
+      }
+      EXPECT_TRUE(named) << "the create stack names its caller";
+    }
+    EXPECT_GE(e.tick, last_tick[e.thread]) << "per-thread order";
+    last_tick[e.thread] = e.tick;
+  }
+  ASSERT_EQ(counters_by_thread.size(), static_cast<size_t>(kThreads));
+  for (const auto& [tid, seqs] : counters_by_thread) {
+    ASSERT_EQ(seqs.size(), static_cast<size_t>(kIters));
+    const int64_t base = seqs[0] - seqs[0] % 1000000;
+    for (int i = 0; i < kIters; ++i) EXPECT_EQ(seqs[i], base + i) << "thread " << tid;
+  }
+  const uint64_t n = kThreads * kIters;
+  EXPECT_EQ(by_type[EventType::kTaskCreate], n);
+  EXPECT_EQ(by_type[EventType::kTaskStart], 2 * n);
+  EXPECT_EQ(by_type[EventType::kTaskBlock], n);
+  EXPECT_EQ(by_type[EventType::kTaskUnblock], n);
+  EXPECT_EQ(by_type[EventType::kTaskYield], n);
+  EXPECT_EQ(by_type[EventType::kTaskEnd], n);
+  EXPECT_EQ(by_type[EventType::kSyscallBegin], n);
+  EXPECT_EQ(by_type[EventType::kSyscallEnd], n);
+  EXPECT_EQ(by_type[EventType::kPhaseBegin], n);
+  EXPECT_EQ(by_type[EventType::kPhaseEnd], n);
+  EXPECT_EQ(by_type[EventType::kUserTaskBegin], n);
+  EXPECT_EQ(by_type[EventType::kUserTaskEnd], n);
+  EXPECT_EQ(by_type[EventType::kRegionBegin], n);
+  EXPECT_EQ(by_type[EventType::kRegionEnd], n);
+  EXPECT_EQ(by_type[EventType::kLog], n);
+  EXPECT_EQ(by_type[EventType::kLabels], n);
+  EXPECT_EQ(by_type[EventType::kSetCurrentUserTask], 2 * n);
+  EXPECT_EQ(by_type[EventType::kThreadStart], static_cast<uint64_t>(kThreads));
+  EXPECT_EQ(by_type[EventType::kThreadStop], static_cast<uint64_t>(kThreads));
+}
+
+TEST_F(TracerTest, ExhaustedPoolDropsAndCountsExactly) {
+  BufferConfig c;
+  c.buffer_bytes = 8 << 10;
+  c.pool_bytes = 2 * ((8 << 10) + 128);  // two buffers
+  ASSERT_TRUE(SetBufferConfig(c).ok());
+  StringSink sink;
+  TraceOptions o;
+  o.generation_period = absl::Seconds(60);  // no cut during the burst
+  ASSERT_TRUE(StartTrace(sink, o).ok());
+  static const Name kCounter("burst");
+  constexpr int kEvents = 20000;
+  uint64_t tid = 0;
+  std::thread th([&] {
+    tid = static_cast<uint64_t>(gettid());
+    for (int i = 0; i < kEvents; ++i) hooks::Counter(kCounter, i);
+  });
+  th.join();
+  ASSERT_TRUE(StopTrace().ok());
+  auto rb = ReadTrace(sink.Release());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  uint64_t counters = 0, stops = 0;
+  for (const auto& [e, g] : rb->events) {
+    if (e.thread != tid) continue;
+    counters += e.type == EventType::kCounter;
+    stops += e.type == EventType::kThreadStop;
+  }
+  uint64_t lost = 0;
+  for (const auto& g : rb->generations) {
+    for (const auto& l : g->losses) {
+      if (l.thread != tid) continue;
+      lost += l.count;
+      EXPECT_LE(l.begin_tick, l.end_tick);
+    }
+  }
+  EXPECT_GT(lost, 0u) << "the pool was meant to run out";
+  EXPECT_GT(counters, 0u);
+  EXPECT_EQ(counters + stops + lost, static_cast<uint64_t>(kEvents) + 1);
+}
+
+TEST_F(TracerTest, EachGenerationAloneNamesItsStringsStacksAndTaskStates) {
+  StringSink sink;
+  TraceOptions o;
+  o.generation_period = absl::Milliseconds(5);
+  ASSERT_TRUE(StartTrace(sink, o).ok());
+  static const Name kName("long-lived");
+  TaskRef blocked;
+  hooks::TaskCreate(blocked, kName);
+  hooks::TaskStart(blocked);
+  hooks::TaskBlock(blocked, BlockReason::kChannel, &blocked);
+  Task user = NewTask("outer-request");
+  static const Name kTick("tick");
+  for (int i = 0; i < 40; ++i) {
+    hooks::Counter(kTick, i);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(StopTrace().ok());
+  auto rb = ReadTrace(sink.Release());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_GE(rb->generations.size(), 4u);
+  for (size_t g = 1; g < rb->generations.size(); ++g) {
+    const auto& gen = *rb->generations[g];
+    bool found = false;
+    for (const auto& t : gen.tasks) {
+      if (t.id != blocked.id) continue;
+      found = true;
+      EXPECT_EQ(t.status, format::TaskStatus::kBlocked);
+      EXPECT_EQ(t.reason, BlockReason::kChannel);
+      EXPECT_EQ(gen.String(t.name), "long-lived");
+    }
+    EXPECT_TRUE(found) << "generation " << g << " lists the blocked task";
+    bool user_found = false;
+    for (const auto& u : gen.user_tasks) {
+      if (u.id == user.id()) user_found = gen.String(u.name) == "outer-request";
+    }
+    EXPECT_TRUE(user_found) << "generation " << g << " lists the open user task";
+    EXPECT_FALSE(gen.threads.empty());
+    EXPECT_GT(gen.clock.ticks_per_second, 0u);
+    EXPECT_LE(gen.begin_ns, gen.end_ns);
+  }
+}
+
+// Fails every write after the first `ok_writes`.
+class FailingSink : public Sink {
+ public:
+  explicit FailingSink(int ok_writes) : left_(ok_writes) {}
+  absl::Status Write(absl::string_view) override {
+    if (left_-- > 0) return absl::OkStatus();
+    return absl::ResourceExhaustedError("disk full (test)");
+  }
+
+ private:
+  int left_;
+};
+
+TEST_F(TracerTest, FailingSinkEndsCaptureWithErrorAndTracingRecovers) {
+  FailingSink bad(1);  // the header goes through, the first generation fails
+  TraceOptions o;
+  o.generation_period = absl::Milliseconds(2);
+  ASSERT_TRUE(StartTrace(bad, o).ok());
+  static const Name kC("c");
+  for (int i = 0; i < 1000; ++i) hooks::Counter(kC, i);
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  absl::Status s = StopTrace();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "disk full"));
+  // A new capture works.
+  StringSink good;
+  ASSERT_TRUE(StartTrace(good).ok());
+  hooks::Counter(kC, 42);
+  ASSERT_TRUE(StopTrace().ok());
+  auto rb = ReadTrace(good.Release());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  bool saw = false;
+  for (const auto& [e, g] : rb->events) saw |= e.type == EventType::kCounter && e.args[1] == 42;
+  EXPECT_TRUE(saw);
+}
+
+TEST_F(TracerTest, SecondStartFailsAndStopWithoutStartFails) {
+  StringSink a, b;
+  ASSERT_TRUE(StartTrace(a).ok());
+  EXPECT_TRUE(IsTracing());
+  EXPECT_EQ(StartTrace(b).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(StopTrace().ok());
+  EXPECT_FALSE(IsTracing());
+  EXPECT_EQ(StopTrace().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(TracerTest, ThreadsStartingAndExitingWhileCapturesCycle) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> spawners;
+  for (int s = 0; s < 2; ++s) {
+    spawners.emplace_back([&, s] {
+      while (!stop.load()) {
+        std::thread t([s] {
+          for (int i = 0; i < 50; ++i) EmitEveryKind(s, i);
+        });
+        t.join();
+      }
+    });
+  }
+  for (int cycle = 0; cycle < 20; ++cycle) {
+    StringSink sink;
+    TraceOptions o;
+    o.generation_period = absl::Milliseconds(1);
+    ASSERT_TRUE(StartTrace(sink, o).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    ASSERT_TRUE(StopTrace().ok());
+    auto rb = ReadTrace(sink.Release());
+    ASSERT_TRUE(rb.ok()) << "cycle " << cycle << ": " << rb.status();
+  }
+  stop = true;
+  for (auto& t : spawners) t.join();
+}
+
+TEST_F(TracerTest, ForkedChildTracesOnItsOwn) {
+  StringSink parent_sink;
+  ASSERT_TRUE(StartTrace(parent_sink).ok());
+  static const Name kC("fork");
+  hooks::Counter(kC, 1);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The child inherits no running tracer.
+    if (IsTracing()) _exit(3);
+    StringSink child_sink;
+    if (!StartTrace(child_sink).ok()) _exit(4);
+    hooks::Counter(kC, 2);
+    if (!StopTrace().ok()) _exit(5);
+    auto rb = ReadTrace(child_sink.Release());
+    if (!rb.ok()) _exit(6);
+    bool saw2 = false, saw1 = false;
+    for (const auto& [e, g] : rb->events) {
+      saw2 |= e.type == EventType::kCounter && e.args[1] == 2;
+      saw1 |= e.type == EventType::kCounter && e.args[1] == 1;
+    }
+    _exit(saw2 && !saw1 ? 0 : 7);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  hooks::Counter(kC, 3);
+  ASSERT_TRUE(StopTrace().ok());
+  auto rb = ReadTrace(parent_sink.Release());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  std::set<uint64_t> seen;
+  for (const auto& [e, g] : rb->events) {
+    if (e.type == EventType::kCounter) seen.insert(e.args[1]);
+  }
+  EXPECT_TRUE(seen.count(1) && seen.count(3) && !seen.count(2));
+}
+
+}  // namespace
+}  // namespace tracer

@@ -1,0 +1,52 @@
+// The collector: seals generations and hands them to consumers (StartTrace's writer, the
+// FlightRecorder). One per process; its thread runs while at least one consumer is attached.
+// See thread_state.h for how a generation is cut without stopping the traced threads.
+
+#ifndef TRACER_TRACER_INTERNAL_COLLECTOR_H_
+#define TRACER_TRACER_INTERNAL_COLLECTOR_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace tracer::tracer_internal {
+
+// One sealed generation, encoded and ready to write (the bytes include the generation header).
+struct SealedGeneration {
+  uint64_t seq = 0;
+  int64_t begin_ns = 0;  // CLOCK_MONOTONIC span
+  int64_t end_ns = 0;
+  uint64_t events = 0;
+  uint64_t events_lost = 0;
+  const std::string* raw = nullptr;         // uncompressed payload
+  const std::string* compressed = nullptr;  // lz4 payload, if any consumer asked for it
+};
+
+// Receives every generation sealed while it is attached, in order, on the collector thread
+// (or on the thread calling CutGeneration/RemoveConsumer), never two calls at once.
+// OnGeneration must not call back into the collector.
+class GenerationConsumer {
+ public:
+  virtual ~GenerationConsumer() = default;
+  virtual void OnGeneration(const SealedGeneration& gen) = 0;
+};
+
+struct ConsumerOptions {
+  absl::Duration period = absl::Seconds(1);  // the collector seals at the smallest period
+  bool compressed = false;
+};
+
+// Attaches `c` (activating tracing if it is the first). The first generation `c` sees starts
+// after this call returns. Fails if `c` is already attached.
+absl::Status AddConsumer(GenerationConsumer* c, const ConsumerOptions& options);
+// Seals the current generation (delivered to every consumer, `c` included), then detaches `c`;
+// the last consumer's removal turns tracing off. Returns once `c` will not be called again.
+absl::Status RemoveConsumer(GenerationConsumer* c);
+// Seals the current generation now and delivers it before returning (e.g. WriteTo).
+absl::Status CutGeneration();
+
+}  // namespace tracer::tracer_internal
+
+#endif  // TRACER_TRACER_INTERNAL_COLLECTOR_H_

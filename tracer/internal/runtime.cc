@@ -1,0 +1,915 @@
+// The recording runtime: thread registration, the slow path, the buffer pool, and the
+// collector that cuts and seals generations. Read thread_state.h first.
+
+#include <dlfcn.h>
+#include <link.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/debugging/symbolize.h"
+#include "absl/strings/str_cat.h"
+#include "format/constants.h"
+#include "format/internal/varint.h"
+#include "format/trace_writer.h"
+#include "tracer/hooks.h"
+#include "tracer/internal/clock.h"
+#include "tracer/internal/collector.h"
+#include "tracer/internal/intern_table.h"
+#include "tracer/internal/runtime.h"
+#include "tracer/internal/thread_state.h"
+#include "tracer/tracer.h"
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+namespace tracer::tracer_internal {
+
+std::atomic<uint32_t> g_gen{0};
+constinit thread_local ThreadState t_state;
+
+namespace {
+
+using format::EventType;
+using BufferQueue = moodycamel::ConcurrentQueue<Buffer*>;
+
+// ---- Process-wide state. ----------------------------------------------------------------
+
+// Guards the thread registry (the list of ThreadStates) and the exited-thread list. Taken by
+// threads at registration and exit, and by the collector during a cut. Never on a hot path.
+std::mutex g_registry_mu;
+ThreadState* g_threads = nullptr;  // intrusive list, guarded by g_registry_mu
+struct ExitedThread {
+  uint64_t tid;
+  uint32_t name;
+  uint64_t lost;  // losses not yet reported
+  uint64_t lost_first, lost_last;
+};
+std::vector<ExitedThread>* g_exited = new std::vector<ExitedThread>;  // guarded by registry mu
+uint64_t g_threads_registered = 0;                                    // guarded by registry mu
+
+// Immutable while tracing is on (set by Activate before g_gen becomes non-zero, with a
+// release store that the slow path's acquire load of g_gen pairs with).
+BufferQueue* g_flush = nullptr;  // filled buffers, thread -> collector; created once, never freed
+BufferQueue* g_free = nullptr;   // the pool's free list
+char* g_pool_mem = nullptr;
+size_t g_pool_count = 0;
+BufferConfig g_config;           // guarded by g_control_mu; copied to g_active_config at start
+BufferConfig g_active_config;
+
+std::atomic<uint64_t> g_next_id_block{1};
+std::atomic<uint64_t> g_events_lost{0};
+std::atomic<uint64_t> g_generations{0};
+
+StringTable& Strings() {
+  static StringTable* t = new StringTable(1 << 16, 16 << 20);
+  return *t;
+}
+StackTable& Stacks() {
+  static StackTable* t = new StackTable(1 << 14);
+  return *t;
+}
+
+bool g_have_membarrier = false;
+
+void Membarrier() {
+#ifndef TRACER_TSAN
+  if (g_have_membarrier &&
+      syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) {
+    return;
+  }
+  // Fallback: the global command waits for every CPU to pass a quiescent state (slow, rare).
+  syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
+#endif
+}
+
+pthread_key_t g_exit_key;
+
+void OnThreadExit(void* arg);
+
+void InitOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    InitClock();
+    pthread_key_create(&g_exit_key, OnThreadExit);
+    g_have_membarrier =
+        syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    g_flush = new BufferQueue(1024);
+    Strings();
+    Stacks();
+  });
+}
+
+// ---- Slow path. --------------------------------------------------------------------------
+
+uint64_t NextBatchSeq(ThreadState& ts, uint32_t gen) {
+  if (ts.batch_seq_gen != gen) {
+    ts.batch_seq_gen = gen;
+    ts.next_batch_seq = 0;
+  }
+  return ts.next_batch_seq++;
+}
+
+void Finalize(ThreadState& ts, Buffer* b) {
+  b->len = static_cast<uint32_t>(ts.pos.load(std::memory_order_relaxed) - b->data);
+  b->count = ts.count.load(std::memory_order_relaxed);
+}
+
+bool Register(ThreadState& ts) {
+  ts.tid = static_cast<uint64_t>(syscall(SYS_gettid));
+  char name[32] = {};
+  pthread_getname_np(pthread_self(), name, sizeof(name));
+  ts.name.store(Strings().Intern(name), std::memory_order_relaxed);
+  ts.producer_token = new moodycamel::ProducerToken(*g_flush);
+  pthread_setspecific(g_exit_key, &ts);
+  std::lock_guard<std::mutex> l(g_registry_mu);
+  ts.next = g_threads;
+  ts.prev = nullptr;
+  if (g_threads != nullptr) g_threads->prev = &ts;
+  g_threads = &ts;
+  ts.registered = true;
+  ts.need_thread_start = true;
+  ++g_threads_registered;
+  return true;
+}
+
+void RecordLoss(ThreadState& ts, uint64_t now) {
+  const uint64_t total = ts.lost_total.load(std::memory_order_relaxed);
+  if (total == ts.lost_ack.load(std::memory_order_acquire)) {
+    ts.lost_first_tick.store(now, std::memory_order_relaxed);  // a new unreported run
+  }
+  ts.lost_last_tick.store(now, std::memory_order_relaxed);
+  ts.lost_total.store(total + 1, std::memory_order_relaxed);
+  g_events_lost.fetch_add(1, std::memory_order_relaxed);  // stats only; on the drop path
+}
+
+char* WriteEvent(char* p, EventType type, uint64_t delta, const uint64_t* args, int nargs,
+                 const char* bytes, uint32_t nbytes, bool has_bytes) {
+  *p++ = static_cast<char>(type);
+  p = format_internal::EncodeVarint(p, delta);
+  for (int i = 0; i < nargs; ++i) p = format_internal::EncodeVarint(p, args[i]);
+  if (has_bytes) {
+    p = format_internal::EncodeVarint(p, nbytes);
+    std::memcpy(p, bytes, nbytes);
+    p += nbytes;
+  }
+  return p;
+}
+
+}  // namespace
+
+void DropNested(ThreadState& ts) {
+  ts.nested_drops.store(ts.nested_drops.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+}
+
+void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
+              const char* bytes, uint32_t nbytes, bool has_bytes) {
+  // We are inside the write section (seq odd).
+  if (!ts.registered) {
+    InitOnce();
+    Register(ts);
+  }
+  const uint32_t gen = g_gen.load(std::memory_order_acquire);
+  if (gen == 0) return;  // tracing ended meanwhile
+  const uint64_t need = kMaxFixedEventBytes + nbytes;
+  uint64_t now = ReadTicks();
+  if (gen != ts.gen || ts.end - ts.pos.load(std::memory_order_relaxed) < static_cast<long>(need)) {
+    // Hand the old buffer over, unless the collector already took it (see thread_state.h).
+    if (Buffer* old = ts.current.exchange(nullptr, std::memory_order_acq_rel); old != nullptr) {
+      Finalize(ts, old);
+      g_flush->enqueue(*static_cast<moodycamel::ProducerToken*>(ts.producer_token), old);
+    }
+    ts.gen = 0;
+    ts.end = nullptr;
+    ts.pos.store(nullptr, std::memory_order_relaxed);
+    Buffer* b = nullptr;
+    if (!g_free->try_dequeue(b) || b == nullptr) {
+      RecordLoss(ts, now);
+      return;
+    }
+    b->gen = gen;
+    b->thread = ts.tid;
+    b->base_tick = now;
+    b->seq = NextBatchSeq(ts, gen);
+    b->len = 0;
+    b->count = 0;
+    ts.count.store(0, std::memory_order_relaxed);
+    ts.pos.store(b->data, std::memory_order_relaxed);
+    ts.end = b->data + b->capacity;
+    ts.last_tick = now;
+    ts.gen = gen;
+    ts.current.store(b, std::memory_order_release);  // publishes the header to the collector
+  }
+  if (now < ts.last_tick) now = ts.last_tick;
+  char* p = ts.pos.load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_FALSE(ts.need_thread_start)) {  // first event this thread ever records
+    ts.need_thread_start = false;
+    p = WriteEvent(p, EventType::kThreadStart, now - ts.last_tick, nullptr, 0, nullptr, 0, false);
+    ts.last_tick = now;
+    ts.count.store(ts.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  p = WriteEvent(p, type, now - ts.last_tick, args, nargs, bytes, nbytes, has_bytes);
+  ts.last_tick = now;
+  ts.pos.store(p, std::memory_order_relaxed);
+  ts.count.store(ts.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+namespace {
+
+void OnThreadExit(void* arg) {
+  auto& ts = *static_cast<ThreadState*>(arg);
+  if (Enabled()) Emit(EventType::kThreadStop);
+  // Flush inside a write section so a concurrent cut waits for us (thread_state.h).
+  const uint32_t s = ts.seq.load(std::memory_order_relaxed);
+  ts.seq.store(s + 1, kOddOrder);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (Buffer* old = ts.current.exchange(nullptr, std::memory_order_acq_rel); old != nullptr) {
+    Finalize(ts, old);
+    g_flush->enqueue(*static_cast<moodycamel::ProducerToken*>(ts.producer_token), old);
+  }
+  ts.gen = 0;
+  ts.end = nullptr;
+  ts.pos.store(nullptr, std::memory_order_relaxed);
+  ts.seq.store(s + 2, std::memory_order_release);
+  delete static_cast<moodycamel::ProducerToken*>(ts.producer_token);  // items stay queued
+  ts.producer_token = nullptr;
+  std::lock_guard<std::mutex> l(g_registry_mu);
+  if (ts.prev != nullptr) ts.prev->next = ts.next; else g_threads = ts.next;
+  if (ts.next != nullptr) ts.next->prev = ts.prev;
+  ts.next = ts.prev = nullptr;
+  ts.registered = false;
+  const uint64_t total = ts.lost_total.load(std::memory_order_relaxed);
+  g_exited->push_back({ts.tid, ts.name.load(std::memory_order_relaxed), total - ts.lost_reported,
+                       ts.lost_first_tick.load(std::memory_order_relaxed),
+                       ts.lost_last_tick.load(std::memory_order_relaxed)});
+}
+
+// ---- Stacks. -----------------------------------------------------------------------------
+
+uint64_t CaptureStack(int skip) {
+  void* pcs[kMaxStackDepth + 4];
+  int n = unw_backtrace(pcs, kMaxStackDepth + 4);
+  if (n <= skip) return 0;
+  uintptr_t frames[kMaxStackDepth];
+  int m = std::min(n - skip, kMaxStackDepth);
+  for (int i = 0; i < m; ++i) frames[i] = reinterpret_cast<uintptr_t>(pcs[i + skip]);
+  return Stacks().Intern(absl::Span<const uintptr_t>(frames, m));
+}
+
+}  // namespace
+
+uint64_t StackIfEnabled(bool region) {
+  if (!g_active_config.stacks || (region && !g_active_config.region_stacks)) return 0;
+  return CaptureStack(2);
+}
+
+uint32_t InternString(absl::string_view s) { return Strings().Intern(s); }
+absl::string_view StringById(uint32_t id) { return Strings().Get(id); }
+
+uint64_t NewId() {
+  ThreadState& ts = t_state;
+  if (ts.next_id == ts.id_limit) {
+    constexpr uint64_t kBlock = 1024;
+    ts.next_id = g_next_id_block.fetch_add(kBlock, std::memory_order_relaxed);
+    ts.id_limit = ts.next_id + kBlock;
+  }
+  return ts.next_id++;
+}
+
+uint32_t InternLabelSet(absl::Span<const std::pair<absl::string_view, absl::string_view>> l) {
+  // A label set is interned as the string "k\0v\0k\0v\0", sorted by key.
+  std::vector<std::pair<absl::string_view, absl::string_view>> sorted(l.begin(), l.end());
+  std::sort(sorted.begin(), sorted.end());
+  std::string enc;
+  for (const auto& [k, v] : sorted) absl::StrAppend(&enc, k, absl::string_view("\0", 1), v,
+                                                    absl::string_view("\0", 1));
+  return Strings().Intern(enc);
+}
+
+// ---- The collector. ----------------------------------------------------------------------
+
+namespace {
+
+struct Consumer {
+  GenerationConsumer* c;
+  ConsumerOptions options;
+};
+
+struct TaskEntry {
+  format::TaskState state;
+  uint64_t tick = 0;
+};
+
+class Collector {
+ public:
+  // All guarded by control_mu_ (one cut at a time; consumers change under it).
+  std::mutex control_mu_;
+  std::vector<Consumer> consumers_;
+  std::thread thread_;
+  std::condition_variable cv_;
+  std::mutex wake_mu_;
+  bool stop_ = false;
+  bool wake_ = false;  // guarded by wake_mu_
+
+  uint32_t last_gen_number_ = 0;
+  uint32_t cur_gen_ = 0;
+  uint64_t gen_seq_ = 0;  // sequence number written in generation headers
+  int64_t gen_begin_ns_ = 0;
+  std::vector<Buffer*> carry_;  // buffers of the next generation, drained early
+  absl::flat_hash_map<uint64_t, TaskEntry> tasks_;           // state at generation start
+  absl::flat_hash_map<uint64_t, format::UserTaskInfo> user_tasks_;
+  absl::flat_hash_map<uint64_t, uint64_t> running_on_thread_;  // thread -> task
+  absl::flat_hash_map<uintptr_t, format::Frame> symbols_;      // pc -> symbolized frame
+
+  absl::Status Activate();
+  void Deactivate();
+  void Cut(bool final);
+  void Loop();
+  absl::Duration Period() const {
+    absl::Duration p = absl::InfiniteDuration();
+    for (const Consumer& c : consumers_) p = std::min(p, c.options.period);
+    return p;
+  }
+  const format::Frame& Symbolize(uintptr_t pc);
+};
+
+Collector& TheCollector() {
+  static Collector* c = new Collector;
+  return *c;
+}
+
+absl::Status Collector::Activate() {
+  InitOnce();
+  g_active_config = g_config;
+  const size_t buffer_bytes = std::max<size_t>(g_active_config.buffer_bytes, 8 << 10);
+  const size_t stride = (sizeof(Buffer) + buffer_bytes + 63) & ~size_t{63};
+  g_pool_count = std::max<size_t>(g_active_config.pool_bytes / stride, 2);
+  g_pool_mem = static_cast<char*>(std::aligned_alloc(64, g_pool_count * stride));
+  if (g_pool_mem == nullptr) return absl::ResourceExhaustedError("tracer: buffer pool");
+  g_free = new BufferQueue(g_pool_count + 64);
+  std::vector<Buffer*> all;
+  for (size_t i = 0; i < g_pool_count; ++i) {
+    auto* b = reinterpret_cast<Buffer*>(g_pool_mem + i * stride);
+    b->capacity = static_cast<uint32_t>(stride - sizeof(Buffer));
+    all.push_back(b);
+  }
+  g_free->enqueue_bulk(all.data(), all.size());
+  gen_begin_ns_ = static_cast<int64_t>(MonotonicNs());
+  do {
+    ++last_gen_number_;
+  } while (last_gen_number_ == 0);
+  cur_gen_ = last_gen_number_;
+  stop_ = false;
+  wake_ = false;
+  g_gen.store(cur_gen_, std::memory_order_seq_cst);  // tracing on
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+void Collector::Loop() {
+  pthread_setname_np(pthread_self(), "tracer-collect");
+  for (;;) {
+    absl::Duration period;
+    {
+      std::lock_guard<std::mutex> cl(control_mu_);
+      period = std::min(Period(), absl::Seconds(60));
+    }
+    {
+      std::unique_lock<std::mutex> l(wake_mu_);
+      const bool woken = cv_.wait_for(l, absl::ToChronoNanoseconds(period),
+                                      [&] { return stop_ || wake_; });
+      if (stop_) return;
+      if (woken) {  // the consumers changed: re-read the period
+        wake_ = false;
+        continue;
+      }
+    }
+    std::lock_guard<std::mutex> cl(control_mu_);
+    if (!consumers_.empty() && cur_gen_ != 0) Cut(/*final=*/false);
+  }
+}
+
+void Collector::Deactivate() {
+  // REQUIRES: control_mu_ held; the final cut already switched tracing off.
+  {
+    std::lock_guard<std::mutex> l(wake_mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  control_mu_.unlock();  // the loop may be waiting for it
+  if (thread_.joinable()) thread_.join();
+  control_mu_.lock();
+  // Every buffer is back: the final cut took each thread's current one, and no thread
+  // acquires a buffer while g_gen is 0.
+  delete g_free;
+  g_free = nullptr;
+  std::free(g_pool_mem);
+  g_pool_mem = nullptr;
+}
+
+const format::Frame& Collector::Symbolize(uintptr_t pc) {
+  auto it = symbols_.find(pc);
+  if (it != symbols_.end()) return it->second;
+  format::Frame f;
+  f.pc = pc;
+  char buf[1024];
+  // pc is a return address: look up pc-1 so a call at the end of a function names it.
+  if (absl::Symbolize(reinterpret_cast<void*>(pc - 1), buf, sizeof(buf))) {
+    f.func = Strings().Intern(buf);
+  } else {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(pc - 1), &info) != 0 && info.dli_sname != nullptr) {
+      f.func = Strings().Intern(info.dli_sname);
+    }
+  }
+  return symbols_.emplace(pc, f).first->second;
+}
+
+struct StateEvent {
+  uint64_t tick;
+  uint64_t thread;
+  EventType type;
+  uint64_t a0, a1, a2, a3;
+};
+
+struct CollectedBatch {
+  Buffer* b;
+};
+
+int CollectMapping(dl_phdr_info* info, size_t, void* data) {
+  auto* out = static_cast<std::vector<std::pair<format::Mapping, std::string>>*>(data);
+  std::string build_id;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  uint64_t off = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X)) {
+      lo = std::min<uintptr_t>(lo, info->dlpi_addr + ph.p_vaddr);
+      hi = std::max<uintptr_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+      off = ph.p_offset;
+    } else if (ph.p_type == PT_NOTE) {
+      const char* p = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
+      const char* end = p + ph.p_memsz;
+      while (p + sizeof(ElfW(Nhdr)) <= end) {
+        auto* nh = reinterpret_cast<const ElfW(Nhdr)*>(p);
+        const char* name = p + sizeof(ElfW(Nhdr));
+        const char* desc = name + ((nh->n_namesz + 3) & ~3u);
+        if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0 &&
+            desc + nh->n_descsz <= end) {
+          static const char kHex[] = "0123456789abcdef";
+          for (uint32_t k = 0; k < nh->n_descsz; ++k) {
+            build_id.push_back(kHex[static_cast<unsigned char>(desc[k]) >> 4]);
+            build_id.push_back(kHex[static_cast<unsigned char>(desc[k]) & 15]);
+          }
+        }
+        p = desc + ((nh->n_descsz + 3) & ~3u);
+      }
+    }
+  }
+  if (hi == 0) return 0;
+  std::string path = info->dlpi_name != nullptr && info->dlpi_name[0] != '\0'
+                         ? info->dlpi_name
+                         : std::string("/proc/self/exe");
+  if (path == "/proc/self/exe") {
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) path.assign(exe, n);
+  }
+  format::Mapping m;
+  m.start = lo;
+  m.end = hi;
+  m.offset = off;
+  out->push_back({m, build_id + std::string(1, '\0') + path});
+  return 0;
+}
+
+void WaitEven(ThreadState& ts) {
+  for (int spins = 0;; ++spins) {
+    if ((ts.seq.load(std::memory_order_acquire) & 1) == 0) return;
+    if (spins < 1000) {
+      _mm_pause();
+    } else {
+      sched_yield();
+    }
+  }
+}
+
+void Collector::Cut(bool final) {
+  // 1-2: switch generations (thread_state.h, "Who runs alongside whom").
+  const uint32_t old_gen = cur_gen_;
+  uint32_t next = 0;
+  if (!final) {
+    do {
+      ++last_gen_number_;
+    } while (last_gen_number_ == 0);
+    next = last_gen_number_;
+  }
+  g_gen.store(next, std::memory_order_seq_cst);
+  Membarrier();
+  cur_gen_ = next;
+
+  std::vector<Buffer*> batches;
+  std::vector<format::ThreadInfo> threads;
+  std::vector<format::LossRecord> losses;
+  // 3: take idle threads' buffers; note names and losses.
+  {
+    std::lock_guard<std::mutex> l(g_registry_mu);
+    for (ThreadState* ts = g_threads; ts != nullptr; ts = ts->next) {
+      WaitEven(*ts);
+      Buffer* b = ts->current.load(std::memory_order_acquire);
+      if (b != nullptr && b->gen == old_gen) {
+        uint32_t len = static_cast<uint32_t>(ts->pos.load(std::memory_order_relaxed) - b->data);
+        uint64_t count = ts->count.load(std::memory_order_relaxed);
+        if (ts->current.compare_exchange_strong(b, nullptr, std::memory_order_acq_rel)) {
+          b->len = len;
+          b->count = count;
+          batches.push_back(b);
+        }
+        // Else the thread swapped it in its slow path and queued it itself.
+      }
+      threads.push_back({ts->tid, ts->name.load(std::memory_order_relaxed)});
+      const uint64_t total = ts->lost_total.load(std::memory_order_relaxed);
+      if (total != ts->lost_reported) {
+        losses.push_back({ts->tid, total - ts->lost_reported,
+                          ts->lost_first_tick.load(std::memory_order_relaxed),
+                          ts->lost_last_tick.load(std::memory_order_relaxed)});
+        ts->lost_reported = total;
+        ts->lost_ack.store(total, std::memory_order_release);
+      }
+    }
+    for (const ExitedThread& e : *g_exited) {
+      threads.push_back({e.tid, e.name});
+      if (e.lost != 0) losses.push_back({e.tid, e.lost, e.lost_first, e.lost_last});
+    }
+    g_exited->clear();
+  }
+  for (auto& l : losses) {
+    if (l.end_tick < l.begin_tick) std::swap(l.begin_tick, l.end_tick);
+  }
+  // 4: everything queued so far; buffers of the new generation wait for the next cut.
+  {
+    std::vector<Buffer*> next_carry;
+    for (Buffer* b : carry_) (b->gen == old_gen ? batches : next_carry).push_back(b);
+    Buffer* items[64];
+    size_t n;
+    while ((n = g_flush->try_dequeue_bulk(items, 64)) != 0) {
+      for (size_t i = 0; i < n; ++i) {
+        (items[i]->gen == old_gen ? batches : next_carry).push_back(items[i]);
+      }
+    }
+    carry_ = std::move(next_carry);
+  }
+  const format::ClockSnapshot clock = TakeClockSnapshot();
+  const int64_t end_ns = clock.mono_ns;
+
+  // 5: decode our own batches (trusted) for referenced ids and task-state changes.
+  std::sort(batches.begin(), batches.end(), [](const Buffer* a, const Buffer* b) {
+    return a->thread != b->thread ? a->thread < b->thread : a->seq < b->seq;
+  });
+  absl::flat_hash_set<uint32_t> strings, stacks, labels;
+  std::vector<StateEvent> state_events;
+  uint64_t events = 0;
+  for (const Buffer* b : batches) {
+    const char* p = b->data;
+    const char* end = b->data + b->len;
+    uint64_t tick = b->base_tick;
+    events += b->count;
+    while (p < end) {
+      const auto type = static_cast<EventType>(*p++);
+      const format::EventSpec& spec = format::GetEventSpec(type);
+      uint64_t delta = 0;
+      p = format_internal::DecodeVarint(p, end, &delta);
+      tick += delta;
+      uint64_t a[format::kMaxEventArgs] = {};
+      for (int i = 0; i < spec.num_args; ++i) {
+        p = format_internal::DecodeVarint(p, end, &a[i]);
+        switch (spec.args[i].kind) {
+          case format::ArgKind::kString: if (a[i]) strings.insert(a[i]); break;
+          case format::ArgKind::kStack: if (a[i]) stacks.insert(a[i]); break;
+          case format::ArgKind::kLabelSet: if (a[i]) labels.insert(a[i]); break;
+          case format::ArgKind::kBytes: p += a[i]; break;
+          default: break;
+        }
+      }
+      switch (type) {
+        case EventType::kTaskCreate: case EventType::kTaskStart: case EventType::kTaskBlock:
+        case EventType::kTaskUnblock: case EventType::kTaskYield: case EventType::kTaskEnd:
+        case EventType::kSyscallBegin: case EventType::kSyscallEnd: case EventType::kLabels:
+        case EventType::kUserTaskBegin: case EventType::kUserTaskEnd:
+          state_events.push_back({tick, b->thread, type, a[0], a[1], a[2], a[3]});
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  // 6: encode. Tables describe the state at the generation's start (before its events).
+  format::GenerationBuilder gb(gen_seq_++);
+  gb.SetClock(clock);
+  gb.SetTimeSpan(gen_begin_ns_, end_ns);
+  for (const auto& [id, t] : tasks_) {
+    gb.AddTask(t.state);
+    if (t.state.name) strings.insert(t.state.name);
+    if (t.state.labels) labels.insert(t.state.labels);
+  }
+  for (const auto& [id, t] : user_tasks_) {
+    gb.AddUserTask(t);
+    if (t.name) strings.insert(t.name);
+  }
+  for (const auto& t : threads) {
+    gb.AddThread(t);
+    if (t.name) strings.insert(t.name);
+  }
+  for (const auto& l : losses) gb.AddLoss(l);
+  for (uint32_t id : labels) {
+    absl::string_view enc = Strings().Get(id);
+    std::vector<std::pair<uint64_t, uint64_t>> kv;
+    while (!enc.empty()) {
+      size_t k = enc.find('\0');
+      size_t v = enc.find('\0', k + 1);
+      if (k == absl::string_view::npos || v == absl::string_view::npos) break;
+      uint32_t kid = Strings().Intern(enc.substr(0, k));
+      uint32_t vid = Strings().Intern(enc.substr(k + 1, v - k - 1));
+      kv.push_back({kid, vid});
+      strings.insert(kid);
+      strings.insert(vid);
+      enc.remove_prefix(v + 1);
+    }
+    gb.AddLabelSet(id, kv);
+  }
+  for (uint32_t id : stacks) {
+    std::vector<format::Frame> frames;
+    for (uintptr_t pc : Stacks().Get(id)) {
+      const format::Frame& f = Symbolize(pc);
+      frames.push_back(f);
+      if (f.func) strings.insert(f.func);
+      if (f.file) strings.insert(f.file);
+    }
+    gb.AddStack(id, frames);
+  }
+  {
+    std::vector<std::pair<format::Mapping, std::string>> maps;
+    dl_iterate_phdr(CollectMapping, &maps);
+    for (auto& [m, ids] : maps) {
+      size_t z = ids.find('\0');
+      m.build_id = Strings().Intern(ids.substr(0, z));
+      m.path = Strings().Intern(ids.substr(z + 1));
+      if (m.build_id) strings.insert(m.build_id);
+      if (m.path) strings.insert(m.path);
+      gb.AddMapping(m);
+    }
+  }
+  strings.erase(0);
+  for (uint32_t id : strings) gb.AddString(id, Strings().Get(id));
+  for (const Buffer* b : batches) {
+    gb.AddBatch(b->thread, b->seq, b->base_tick, b->count, absl::string_view(b->data, b->len));
+  }
+
+  // Advance task states over this generation's events, in time order.
+  std::stable_sort(state_events.begin(), state_events.end(),
+                   [](const StateEvent& x, const StateEvent& y) { return x.tick < y.tick; });
+  for (const StateEvent& e : state_events) {
+    switch (e.type) {
+      case EventType::kTaskCreate: {
+        TaskEntry& t = tasks_[e.a0];
+        t.state = {};
+        t.state.id = e.a0;
+        t.state.parent = e.a1;
+        t.state.name = e.a2;
+        t.state.labels = e.a3;
+        t.state.status = format::TaskStatus::kRunnable;
+        break;
+      }
+      case EventType::kTaskStart: {
+        auto& t = tasks_[e.a0].state;
+        t.id = e.a0;
+        t.status = format::TaskStatus::kRunning;
+        t.thread = e.thread;
+        t.seq = e.a1;
+        running_on_thread_[e.thread] = e.a0;
+        break;
+      }
+      case EventType::kTaskBlock:
+      case EventType::kTaskYield: {
+        auto& t = tasks_[e.a0].state;
+        t.id = e.a0;
+        t.status = e.type == EventType::kTaskBlock ? format::TaskStatus::kBlocked
+                                                   : format::TaskStatus::kRunnable;
+        t.reason = e.type == EventType::kTaskBlock ? static_cast<format::BlockReason>(e.a1)
+                                                   : format::BlockReason::kUnknown;
+        t.thread = 0;
+        running_on_thread_.erase(e.thread);
+        break;
+      }
+      case EventType::kTaskUnblock: {
+        auto& t = tasks_[e.a0].state;
+        t.id = e.a0;
+        t.status = format::TaskStatus::kRunnable;
+        t.seq = e.a1;
+        break;
+      }
+      case EventType::kTaskEnd:
+        tasks_.erase(e.a0);
+        running_on_thread_.erase(e.thread);
+        break;
+      case EventType::kSyscallBegin:
+      case EventType::kSyscallEnd: {
+        auto it = running_on_thread_.find(e.thread);
+        if (it == running_on_thread_.end()) break;
+        auto tt = tasks_.find(it->second);
+        if (tt == tasks_.end()) break;
+        tt->second.state.status = e.type == EventType::kSyscallBegin
+                                      ? format::TaskStatus::kSyscall
+                                      : format::TaskStatus::kRunning;
+        break;
+      }
+      case EventType::kLabels:
+        if (auto it = tasks_.find(e.a0); it != tasks_.end()) it->second.state.labels = e.a1;
+        break;
+      case EventType::kUserTaskBegin:
+        user_tasks_[e.a0] = {e.a0, e.a1, e.a2};
+        break;
+      case EventType::kUserTaskEnd:
+        user_tasks_.erase(e.a0);
+        break;
+      default:
+        break;
+    }
+  }
+
+  std::string raw, compressed;
+  gb.AppendTo(&raw, /*compress=*/false);
+  bool want_compressed = false;
+  for (const Consumer& c : consumers_) want_compressed |= c.options.compressed;
+  if (want_compressed) gb.AppendTo(&compressed, /*compress=*/true);
+
+  // 7: buffers back to the pool (the consumers have copies of the bytes).
+  for (Buffer* b : batches) g_free->enqueue(b);
+
+  // 8: deliver.
+  SealedGeneration sg;
+  sg.seq = gen_seq_ - 1;
+  sg.begin_ns = gen_begin_ns_;
+  sg.end_ns = end_ns;
+  sg.events = events;
+  for (const auto& l : losses) sg.events_lost += l.count;
+  sg.raw = &raw;
+  sg.compressed = want_compressed ? &compressed : nullptr;
+  for (const Consumer& c : consumers_) c.c->OnGeneration(sg);
+  gen_begin_ns_ = end_ns;
+  g_generations.fetch_add(1, std::memory_order_relaxed);
+  if (final) {
+    // Nothing may stay queued across a deactivation: carry_ holds only buffers of `next`,
+    // which is 0 here, so it is empty; return anything else defensively.
+    for (Buffer* b : carry_) g_free->enqueue(b);
+    carry_.clear();
+    tasks_.clear();
+    user_tasks_.clear();
+    running_on_thread_.clear();
+  }
+}
+
+}  // namespace
+
+absl::Status AddConsumer(GenerationConsumer* c, const ConsumerOptions& options) {
+  Collector& col = TheCollector();
+  std::lock_guard<std::mutex> l(col.control_mu_);
+  for (const Consumer& x : col.consumers_) {
+    if (x.c == c) return absl::FailedPreconditionError("consumer already attached");
+  }
+  if (col.consumers_.empty()) {
+    if (absl::Status s = col.Activate(); !s.ok()) return s;
+  } else {
+    col.Cut(/*final=*/false);  // c's first generation starts now
+  }
+  col.consumers_.push_back({c, options});
+  {
+    std::lock_guard<std::mutex> w(col.wake_mu_);
+    col.wake_ = true;
+  }
+  col.cv_.notify_all();  // the period may have shrunk
+  return absl::OkStatus();
+}
+
+absl::Status RemoveConsumer(GenerationConsumer* c) {
+  Collector& col = TheCollector();
+  std::lock_guard<std::mutex> l(col.control_mu_);
+  auto it = std::find_if(col.consumers_.begin(), col.consumers_.end(),
+                         [&](const Consumer& x) { return x.c == c; });
+  if (it == col.consumers_.end()) return absl::NotFoundError("consumer not attached");
+  const bool last = col.consumers_.size() == 1;
+  col.Cut(/*final=*/last);
+  col.consumers_.erase(std::find_if(col.consumers_.begin(), col.consumers_.end(),
+                                    [&](const Consumer& x) { return x.c == c; }));
+  if (last) col.Deactivate();
+  return absl::OkStatus();
+}
+
+absl::Status CutGeneration() {
+  Collector& col = TheCollector();
+  std::lock_guard<std::mutex> l(col.control_mu_);
+  if (col.consumers_.empty()) return absl::FailedPreconditionError("tracing is off");
+  col.Cut(/*final=*/false);
+  return absl::OkStatus();
+}
+
+absl::Status SetBufferConfigLocked(const BufferConfig& config) {
+  Collector& col = TheCollector();
+  std::lock_guard<std::mutex> l(col.control_mu_);
+  if (!col.consumers_.empty()) {
+    return absl::FailedPreconditionError("buffer config cannot change while tracing");
+  }
+  if (config.buffer_bytes < (8 << 10) || config.buffer_bytes > (64 << 20)) {
+    return absl::InvalidArgumentError("buffer_bytes must be in [8 KiB, 64 MiB]");
+  }
+  if (config.pool_bytes < 2 * config.buffer_bytes) {
+    return absl::InvalidArgumentError("pool_bytes must hold at least two buffers");
+  }
+  g_config = config;
+  return absl::OkStatus();
+}
+
+BufferConfig GetBufferConfigLocked() {
+  Collector& col = TheCollector();
+  std::lock_guard<std::mutex> l(col.control_mu_);
+  return g_config;
+}
+
+TracerStats GetStats() {
+  TracerStats s;
+  s.events_lost = g_events_lost.load(std::memory_order_relaxed);
+  s.generations = g_generations.load(std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> l(g_registry_mu);
+    s.threads_registered = g_threads_registered;
+  }
+  s.strings_dropped = Strings().misses();
+  s.stacks_dropped = Stacks().misses();
+  return s;
+}
+
+// fork(): the child has one thread and no collector. Hold both locks across fork so they are
+// in a known state, then reset the child to "never traced" (its copy of the pool is leaked:
+// untouched copy-on-write pages cost nothing).
+void ForkPrepare() {
+  TheCollector().control_mu_.lock();
+  g_registry_mu.lock();
+}
+void ForkParent() {
+  g_registry_mu.unlock();
+  TheCollector().control_mu_.unlock();
+}
+void ForkChild() {
+  Collector& col = TheCollector();
+  g_gen.store(0, std::memory_order_relaxed);
+  col.consumers_.clear();
+  // The parent's collector thread does not exist here: forget its handle without joining.
+  new (&col.thread_) std::thread();
+  col.carry_.clear();
+  col.tasks_.clear();
+  col.user_tasks_.clear();
+  col.running_on_thread_.clear();
+  g_threads = nullptr;
+  g_exited->clear();
+  ThreadState& ts = t_state;
+  ts.current.store(nullptr, std::memory_order_relaxed);
+  ts.pos.store(nullptr, std::memory_order_relaxed);
+  ts.end = nullptr;
+  ts.gen = 0;
+  ts.registered = false;
+  ts.producer_token = nullptr;  // leaked: belongs to the parent's queue state
+  ts.next = ts.prev = nullptr;
+  g_free = nullptr;
+  g_pool_mem = nullptr;
+  // A parent thread may have been inside the queue at fork time: start from a fresh one.
+  if (g_flush != nullptr) g_flush = new BufferQueue(1024);
+  g_registry_mu.unlock();
+  col.control_mu_.unlock();
+}
+
+[[maybe_unused]] const bool kAtforkRegistered = [] {
+  pthread_atfork(ForkPrepare, ForkParent, ForkChild);
+  return true;
+}();
+
+}  // namespace tracer::tracer_internal

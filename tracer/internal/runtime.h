@@ -1,0 +1,30 @@
+// Internal entry points of the runtime used by the API implementation (tracer.cc, hooks.cc).
+
+#ifndef TRACER_TRACER_INTERNAL_RUNTIME_H_
+#define TRACER_TRACER_INTERNAL_RUNTIME_H_
+
+#include <cstdint>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "tracer/tracer.h"
+
+namespace tracer::tracer_internal {
+
+// A stack id for the caller's caller, or 0 when stacks are off (for regions: unless
+// region stacks are on). About a microsecond; call only on slow events.
+uint64_t StackIfEnabled(bool region);
+uint32_t InternString(absl::string_view s);
+absl::string_view StringById(uint32_t id);
+uint32_t InternLabelSet(absl::Span<const std::pair<absl::string_view, absl::string_view>> l);
+// A fresh task id: from a per-thread block, so no shared atomic per call.
+uint64_t NewId();
+absl::Status SetBufferConfigLocked(const BufferConfig& config);
+BufferConfig GetBufferConfigLocked();
+TracerStats GetStats();
+
+}  // namespace tracer::tracer_internal
+
+#endif  // TRACER_TRACER_INTERNAL_RUNTIME_H_

@@ -1,0 +1,168 @@
+// The per-thread recording state and the inline fast path that writes one event.
+//
+// Terms. A *buffer* is a fixed-size block from the pool; the events a thread writes into one
+// buffer during one generation become one *batch*. `g_gen` is the current generation number
+// (0: tracing is off). A thread's *write section* is the span between making its `seq` odd and
+// making it even again; every event is written inside one.
+//
+// Who runs alongside whom. Only the owning thread writes a ThreadState's fields and the bytes
+// of its current buffer. The collector thread ends a generation ("cut") like this:
+//   1. store g_gen = next (seq_cst);
+//   2. membarrier(PRIVATE_EXPEDITED): every thread of the process executes a full barrier, so
+//      a thread whose write section starts after this point reads the new g_gen, and one whose
+//      section started before has its odd `seq` visible to step 3;
+//   3. for each registered thread, wait until `seq` is even (a section is a few dozen ns unless
+//      the thread is preempted inside it), then `current.exchange(nullptr)`: the buffer it gets
+//      back (if any) belongs to the ended generation and now to the collector.
+// A thread that next writes sees g_gen != its buffer's generation, takes the slow path, and
+// there `current.exchange(new_buffer)`: if it gets its old buffer back, the collector did not
+// take it, and the thread hands it to the flush queue itself. The exchange decides ownership,
+// so each buffer is handed over exactly once, and an idle thread's buffer is taken without
+// waiting for it to write again.
+//
+// Memory ordering. Fast path: relaxed load of g_gen (the disabled check); relaxed store of an
+// odd seq; a compiler-only fence (the membarrier of step 2 supplies the hardware barrier);
+// relaxed load of g_gen; plain writes into the buffer; relaxed stores of pos/count; release
+// store of the even seq, which publishes them to the collector's acquire load in step 3.
+// Under TSan (which does not model membarrier) the odd store, the g_gen load and the
+// collector's loads are seq_cst instead: Dekker's pattern with SC atomics.
+//
+// The fast path never locks, allocates, makes a syscall or performs a locked read-modify-write.
+
+#ifndef TRACER_TRACER_INTERNAL_THREAD_STATE_H_
+#define TRACER_TRACER_INTERNAL_THREAD_STATE_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+#include "format/event_table.h"
+#include "format/internal/varint.h"
+#include "tracer/internal/clock.h"
+
+namespace tracer::tracer_internal {
+
+// A pool buffer. The header is written by the owning thread before its first event and read
+// by the collector after it owns the buffer.
+struct Buffer {
+  uint32_t gen;
+  uint32_t capacity;   // bytes of data[]
+  uint64_t thread;     // OS thread id
+  uint64_t base_tick;  // events' first delta is from here
+  uint64_t seq;        // batch sequence number of this thread within the generation
+  uint32_t len;        // bytes of events; set when the buffer is handed over
+  uint64_t count;      // events; set when the buffer is handed over
+  alignas(64) char data[];
+};
+
+// Worst-case size of an event without inline bytes: type + delta + six varints.
+inline constexpr uint32_t kMaxFixedEventBytes = 1 + 10 + 10 * format::kMaxEventArgs;
+// Log messages longer than this are truncated (the text says so with a trailing "…").
+inline constexpr uint32_t kMaxLogBytes = 4000;
+
+#ifdef TRACER_TSAN
+inline constexpr std::memory_order kOddOrder = std::memory_order_seq_cst;
+inline constexpr std::memory_order kGenOrder = std::memory_order_seq_cst;
+#else
+inline constexpr std::memory_order kOddOrder = std::memory_order_relaxed;
+inline constexpr std::memory_order kGenOrder = std::memory_order_relaxed;
+#endif
+
+struct ThreadState {
+  // --- Written by the owner; read by the collector as described above. ---
+  std::atomic<uint32_t> seq{0};          // odd while in a write section
+  std::atomic<Buffer*> current{nullptr}; // exchanged by owner (slow path) and collector (cut)
+  std::atomic<char*> pos{nullptr};       // next free byte of current
+  std::atomic<uint64_t> count{0};        // events in current
+  std::atomic<uint32_t> name{0};         // string id of the thread's name
+  // --- Owner only. ---
+  char* end = nullptr;                   // current->data + capacity
+  uint32_t gen = 0;                      // generation of current (0: none)
+  uint64_t last_tick = 0;
+  uint64_t tid = 0;                      // 0 until registered
+  bool registered = false;
+  bool need_thread_start = false;        // ThreadStart not yet written
+  bool in_slow_path = false;             // re-entrancy guard (e.g. a signal inside a write)
+  uint64_t next_batch_seq = 0;
+  uint32_t batch_seq_gen = 0;
+  uint64_t current_task = 0;             // runtime task running on this thread (0: itself)
+  uint64_t current_user_task = 0;        // user task regions/logs attach to by default
+  uint32_t labels = 0;                   // label set of the running task (inherited on create)
+  uint32_t thread_labels = 0;            // label set of the thread itself
+  uint64_t next_id = 0, id_limit = 0;    // block of task ids handed to this thread
+  // Pending losses (pool exhausted): written by the owner; the collector reads them in step 3.
+  std::atomic<uint64_t> lost_total{0};   // cumulative, never reset
+  std::atomic<uint64_t> lost_first_tick{0};
+  std::atomic<uint64_t> lost_last_tick{0};
+  std::atomic<uint64_t> lost_ack{0};     // lost_total the collector has reported
+  uint64_t lost_reported = 0;            // collector only, under the registry mutex
+  std::atomic<uint64_t> nested_drops{0}; // events from a signal handler inside a write
+  void* producer_token = nullptr;        // moodycamel::ProducerToken*, made at registration
+  ThreadState* next = nullptr;           // registry list, guarded by the registry mutex
+  ThreadState* prev = nullptr;
+};
+
+extern std::atomic<uint32_t> g_gen;
+extern constinit thread_local ThreadState t_state;
+
+// Out of line: registration, buffer hand-over, drops. Writes the event (or drops it).
+ABSL_ATTRIBUTE_NOINLINE void EmitSlow(ThreadState& ts, format::EventType type,
+                                      const uint64_t* args, int nargs, const char* bytes,
+                                      uint32_t nbytes, bool has_bytes);
+
+void DropNested(ThreadState& ts);
+
+inline bool Enabled() { return g_gen.load(std::memory_order_relaxed) != 0; }
+
+// Writes one event of `type` with `nargs` varint arguments (and, for kBytes events, the
+// inline `bytes`). `nargs` is a constant at every call site, so the loop unrolls.
+// REQUIRES: Enabled() was just true (callers check it first so that disabled costs one load).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitEnabled(format::EventType type,
+                                                     const uint64_t* args, int nargs,
+                                                     const char* bytes = nullptr,
+                                                     uint32_t nbytes = 0,
+                                                     bool has_bytes = false) {
+  ThreadState& ts = t_state;
+  const uint32_t s = ts.seq.load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_FALSE(s & 1)) {  // a signal handler interrupted a write on this thread
+    DropNested(ts);
+    return;
+  }
+  ts.seq.store(s + 1, kOddOrder);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  const uint32_t gen = g_gen.load(kGenOrder);
+  char* p = ts.pos.load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_FALSE(gen != ts.gen ||
+                         ts.end - p < static_cast<long>(kMaxFixedEventBytes + nbytes))) {
+    EmitSlow(ts, type, args, nargs, bytes, nbytes, has_bytes);
+  } else {
+    uint64_t now = ReadTicks();
+    // Per-thread ticks never go backwards on an invariant TSC; clamp if a VM's does.
+    if (ABSL_PREDICT_FALSE(now < ts.last_tick)) now = ts.last_tick;
+    *p++ = static_cast<char>(type);
+    p = format_internal::EncodeVarint(p, now - ts.last_tick);
+    for (int i = 0; i < nargs; ++i) p = format_internal::EncodeVarint(p, args[i]);
+    if (has_bytes) {
+      p = format_internal::EncodeVarint(p, nbytes);
+      __builtin_memcpy(p, bytes, nbytes);
+      p += nbytes;
+    }
+    ts.last_tick = now;
+    ts.pos.store(p, std::memory_order_relaxed);
+    ts.count.store(ts.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  ts.seq.store(s + 2, std::memory_order_release);
+}
+
+// The usual entry: one relaxed load and a predictable branch when tracing is off.
+template <typename... A>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Emit(format::EventType type, A... a) {
+  if (ABSL_PREDICT_TRUE(!Enabled())) return;
+  const uint64_t args[sizeof...(A) + 1] = {static_cast<uint64_t>(a)..., 0};
+  EmitEnabled(type, args, static_cast<int>(sizeof...(A)));
+}
+
+}  // namespace tracer::tracer_internal
+
+#endif  // TRACER_TRACER_INTERNAL_THREAD_STATE_H_

@@ -1,0 +1,219 @@
+#include "tracer/tracer.h"
+
+#include <pthread.h>
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "format/trace_writer.h"
+#include "tracer/internal/collector.h"
+#include "tracer/internal/runtime.h"
+
+namespace tracer {
+
+using format::EventType;
+using tracer_internal::Emit;
+using tracer_internal::t_state;
+
+namespace {
+
+// StartTrace's consumer: writes the file header, then every generation, to the sink. The
+// first error stops the writing (tracing and other consumers go on); StopTrace returns it.
+class CaptureWriter final : public tracer_internal::GenerationConsumer {
+ public:
+  CaptureWriter(Sink* sink, std::unique_ptr<Sink> owned, bool compress)
+      : sink_(sink), owned_(std::move(owned)), compress_(compress) {}
+
+  void OnGeneration(const tracer_internal::SealedGeneration& gen) override {
+    if (!status_.ok()) return;
+    if (!wrote_header_) {
+      std::string header;
+      format::AppendFileHeader(&header);
+      status_ = sink_->Write(header);
+      wrote_header_ = true;
+      if (!status_.ok()) return;
+    }
+    const std::string& bytes = compress_ && gen.compressed ? *gen.compressed : *gen.raw;
+    status_ = sink_->Write(bytes);
+  }
+
+  absl::Status Finish() {
+    if (status_.ok() && !wrote_header_) {  // no generation at all: still a valid empty trace
+      std::string header;
+      format::AppendFileHeader(&header);
+      status_ = sink_->Write(header);
+    }
+    if (status_.ok()) status_ = sink_->Flush();
+    return status_;
+  }
+
+ private:
+  Sink* sink_;
+  std::unique_ptr<Sink> owned_;
+  bool compress_;
+  bool wrote_header_ = false;
+  absl::Status status_;  // only touched by the collector's delivery (serialized) and Finish
+};
+
+std::mutex g_capture_mu;
+std::unique_ptr<CaptureWriter> g_capture;  // guarded by g_capture_mu
+
+void StopAtExit() {
+  // exit() runs no thread-exit destructors for the main thread: seal what is buffered.
+  (void)StopTrace();
+}
+
+// fork(): the child inherits no capture (its collector thread does not exist there).
+void CaptureForkPrepare() { g_capture_mu.lock(); }
+void CaptureForkParent() { g_capture_mu.unlock(); }
+void CaptureForkChild() {
+  (void)g_capture.release();  // owned by the parent's capture; leaked in the child
+  g_capture_mu.unlock();
+}
+[[maybe_unused]] const bool kCaptureAtfork = [] {
+  pthread_atfork(CaptureForkPrepare, CaptureForkParent, CaptureForkChild);
+  return true;
+}();
+
+absl::Status Start(Sink* sink, std::unique_ptr<Sink> owned, const TraceOptions& options) {
+  std::lock_guard<std::mutex> l(g_capture_mu);
+  if (g_capture != nullptr) return absl::FailedPreconditionError("a trace capture is already running");
+  if (options.generation_period < absl::Milliseconds(1)) {
+    return absl::InvalidArgumentError("generation_period must be at least 1 ms");
+  }
+  auto writer = std::make_unique<CaptureWriter>(sink, std::move(owned), options.compress);
+  tracer_internal::ConsumerOptions co;
+  co.period = options.generation_period;
+  co.compressed = options.compress;
+  if (absl::Status s = tracer_internal::AddConsumer(writer.get(), co); !s.ok()) return s;
+  g_capture = std::move(writer);
+  static const bool registered = [] { return std::atexit(StopAtExit) == 0; }();
+  (void)registered;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SetBufferConfig(const BufferConfig& config) {
+  return tracer_internal::SetBufferConfigLocked(config);
+}
+BufferConfig GetBufferConfig() { return tracer_internal::GetBufferConfigLocked(); }
+
+absl::Status StartTrace(Sink& sink, const TraceOptions& options) {
+  return Start(&sink, nullptr, options);
+}
+
+absl::Status StartTrace(const std::string& path, const TraceOptions& options) {
+  absl::StatusOr<std::unique_ptr<FdSink>> sink = FdSink::Create(path);
+  if (!sink.ok()) return sink.status();
+  Sink* raw = sink->get();
+  return Start(raw, std::move(*sink), options);
+}
+
+absl::Status StartTrace(int fd, const TraceOptions& options) {
+  auto sink = std::make_unique<FdSink>(fd, /*owned=*/false);
+  Sink* raw = sink.get();
+  return Start(raw, std::move(sink), options);
+}
+
+absl::Status StopTrace() {
+  std::lock_guard<std::mutex> l(g_capture_mu);
+  if (g_capture == nullptr) return absl::FailedPreconditionError("no trace capture is running");
+  absl::Status s = tracer_internal::RemoveConsumer(g_capture.get());
+  absl::Status w = g_capture->Finish();
+  g_capture.reset();
+  return s.ok() ? w : s;
+}
+
+bool IsTracing() {
+  std::lock_guard<std::mutex> l(g_capture_mu);
+  return g_capture != nullptr;
+}
+
+Name::Name(absl::string_view s) : id_(tracer_internal::InternString(s)) {}
+absl::string_view Name::str() const { return tracer_internal::StringById(id_); }
+
+Task NewTaskWithId(uint64_t id) { return Task(id); }
+
+namespace {
+Task NewUserTask(uint64_t parent, uint32_t name) {
+  const uint64_t id = tracer_internal::NewId();
+  if (tracer_internal::Enabled()) {
+    Emit(EventType::kUserTaskBegin, id, parent, name, tracer_internal::StackIfEnabled(false));
+  }
+  return NewTaskWithId(id);
+}
+}  // namespace
+
+Task NewTask(const Name& name) { return NewUserTask(t_state.current_user_task, name.id()); }
+Task NewTask(absl::string_view name) {
+  return NewUserTask(t_state.current_user_task, tracer_internal::InternString(name));
+}
+Task NewTask(const Task& parent, const Name& name) { return NewUserTask(parent.id(), name.id()); }
+Task NewTask(const Task& parent, absl::string_view name) {
+  return NewUserTask(parent.id(), tracer_internal::InternString(name));
+}
+
+void Task::End() {
+  if (id_ == 0) return;
+  Emit(EventType::kUserTaskEnd, id_);
+  if (t_state.current_user_task == id_) t_state.current_user_task = 0;
+  id_ = 0;
+}
+
+CurrentTaskScope::CurrentTaskScope(const Task& task) : previous_(t_state.current_user_task) {
+  t_state.current_user_task = task.id();
+  Emit(EventType::kSetCurrentUserTask, task.id());
+}
+CurrentTaskScope::~CurrentTaskScope() {
+  t_state.current_user_task = previous_;
+  Emit(EventType::kSetCurrentUserTask, previous_);
+}
+uint64_t CurrentTaskId() { return t_state.current_user_task; }
+
+Region StartRegionWithId(uint64_t task, uint32_t name) {
+  if (tracer_internal::Enabled()) {
+    Emit(EventType::kRegionBegin, task, name, tracer_internal::StackIfEnabled(true));
+  }
+  return Region(task, name);
+}
+Region StartRegion(const Task& task, absl::string_view name) {
+  return StartRegionWithId(task.id(), tracer_internal::InternString(name));
+}
+Region StartRegion(absl::string_view name) {
+  return StartRegionWithId(t_state.current_user_task, tracer_internal::InternString(name));
+}
+
+namespace {
+void LogWithId(uint64_t task, uint32_t category, absl::string_view message) {
+  if (!tracer_internal::Enabled()) return;
+  if (message.size() > tracer_internal::kMaxLogBytes) {
+    message = message.substr(0, tracer_internal::kMaxLogBytes);
+  }
+  const uint64_t args[2] = {task, category};
+  tracer_internal::EmitEnabled(EventType::kLog, args, 2, message.data(),
+                               static_cast<uint32_t>(message.size()), /*has_bytes=*/true);
+}
+}  // namespace
+
+void Log(const Task& task, const Name& category, absl::string_view message) {
+  LogWithId(task.id(), category.id(), message);
+}
+void Log(const Task& task, absl::string_view category, absl::string_view message) {
+  if (!tracer_internal::Enabled()) return;
+  LogWithId(task.id(), tracer_internal::InternString(category), message);
+}
+void Log(absl::string_view category, absl::string_view message) {
+  if (!tracer_internal::Enabled()) return;
+  LogWithId(t_state.current_user_task, tracer_internal::InternString(category), message);
+}
+
+void SetThreadName(absl::string_view name) {
+  t_state.name.store(tracer_internal::InternString(name), std::memory_order_relaxed);
+}
+
+TracerStats GetTracerStats() { return tracer_internal::GetStats(); }
+
+}  // namespace tracer

@@ -1,0 +1,188 @@
+// tracer: an execution tracer for C++ (the public API).
+//
+//   tracer::StartTrace("/tmp/trace.out");          // or a Sink, or an fd
+//   {
+//     tracer::Task t = tracer::NewTask("HandleRequest");
+//     tracer::CurrentTaskScope scope(t);            // regions/logs below attach to t
+//     tracer::WithRegion(t, "decode", [&] { ... });
+//     tracer::Log(t, "cache", "miss for key 42");
+//   }
+//   tracer::StopTrace();                            // everything recorded is in the sink
+//
+// Recording calls (tasks, regions, logs, and the runtime hooks in tracer/hooks.h) are safe from
+// any thread, never block, lock, allocate or make a syscall on their common path, and cost one
+// relaxed load and a predictable branch while nothing consumes the trace. Events that find the
+// buffer pool exhausted are dropped and counted; the count is in the trace.
+
+#ifndef TRACER_TRACER_TRACER_H_
+#define TRACER_TRACER_TRACER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "tracer/internal/thread_state.h"
+#include "tracer/sink.h"
+
+namespace tracer {
+
+struct TraceOptions {
+  // How often a generation is sealed and written (a self-contained piece of the trace).
+  absl::Duration generation_period = absl::Seconds(1);
+  // Store each generation as one lz4 block.
+  bool compress = false;
+};
+
+// Process-wide recording resources, fixed when the first consumer (StartTrace or a
+// FlightRecorder) starts; later consumers share them. Immutable while any consumer runs.
+struct BufferConfig {
+  size_t buffer_bytes = 64 << 10;  // one per-thread batch; >= 8 KiB
+  size_t pool_bytes = 32 << 20;    // all buffers in flight; events beyond are dropped, counted
+  bool stacks = true;              // stacks on task create, block, unblock and syscall begin
+  bool region_stacks = false;      // stacks on region begin too (about 1 us each)
+};
+// Sets the config the next activation uses. Fails while a consumer runs.
+absl::Status SetBufferConfig(const BufferConfig& config);
+BufferConfig GetBufferConfig();
+
+// Starts a capture to `sink` (which must outlive StopTrace). One capture at a time: a second
+// StartTrace fails with FailedPrecondition. A FlightRecorder may run alongside.
+absl::Status StartTrace(Sink& sink, const TraceOptions& options = {});
+// Creates `path` (mode 0600) and captures to it.
+absl::Status StartTrace(const std::string& path, const TraceOptions& options = {});
+// Captures to `fd` (not closed).
+absl::Status StartTrace(int fd, const TraceOptions& options = {});
+// Seals the last generation and returns once everything recorded before the call is written
+// and flushed. Returns the sink's first error if one ended the capture early.
+absl::Status StopTrace();
+bool IsTracing();
+
+// A string interned once, so the hot path carries a small id and never hashes:
+//   static const tracer::Name kDecode("decode");
+// Thread-safe; cheap to copy. Interning never locks (see internal/intern_table.h).
+class Name {
+ public:
+  explicit Name(absl::string_view s);
+  uint32_t id() const { return id_; }
+  absl::string_view str() const;
+
+ private:
+  uint32_t id_;
+};
+
+// A user task (Go's trace.NewTask): a logical operation, possibly across threads. Move-only;
+// ends (records its end) on End() or destruction. May be moved to and ended on another thread.
+class Task {
+ public:
+  Task() = default;
+  Task(Task&& o) noexcept : id_(std::exchange(o.id_, 0)) {}
+  Task& operator=(Task&& o) noexcept {
+    if (this != &o) {
+      End();
+      id_ = std::exchange(o.id_, 0);
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() { End(); }
+
+  uint64_t id() const { return id_; }  // 0 for a default-constructed or ended task
+  void End();
+
+ private:
+  friend Task NewTaskWithId(uint64_t id);
+  explicit Task(uint64_t id) : id_(id) {}
+  uint64_t id_ = 0;
+};
+
+// A new task whose parent is this thread's current task (see CurrentTaskScope), or `parent`.
+Task NewTask(const Name& name);
+Task NewTask(absl::string_view name);
+Task NewTask(const Task& parent, const Name& name);
+Task NewTask(const Task& parent, absl::string_view name);
+
+// Makes `task` this thread's current task for the scope's lifetime (restores the previous).
+class CurrentTaskScope {
+ public:
+  explicit CurrentTaskScope(const Task& task);
+  ~CurrentTaskScope();
+  CurrentTaskScope(const CurrentTaskScope&) = delete;
+  CurrentTaskScope& operator=(const CurrentTaskScope&) = delete;
+
+ private:
+  uint64_t previous_;
+};
+uint64_t CurrentTaskId();
+
+// A region of one thread's time inside a task (Go's trace.WithRegion). Ends on End() or
+// destruction, on the thread that started it.
+class Region {
+ public:
+  Region() = default;
+  Region(Region&& o) noexcept
+      : task_(o.task_), name_(o.name_), active_(std::exchange(o.active_, false)) {}
+  Region& operator=(Region&&) = delete;
+  Region(const Region&) = delete;
+  ~Region() { End(); }
+  void End() {
+    if (!active_) return;
+    active_ = false;
+    tracer_internal::Emit(format::EventType::kRegionEnd, task_, name_);
+  }
+
+ private:
+  friend Region StartRegionWithId(uint64_t task, uint32_t name);
+  Region(uint64_t task, uint32_t name) : task_(task), name_(name), active_(true) {}
+  uint64_t task_ = 0;
+  uint32_t name_ = 0;
+  bool active_ = false;
+};
+
+Region StartRegionWithId(uint64_t task, uint32_t name);  // the common path of StartRegion
+inline Region StartRegion(const Task& task, const Name& name) {
+  return StartRegionWithId(task.id(), name.id());
+}
+Region StartRegion(const Task& task, absl::string_view name);
+inline Region StartRegion(const Name& name) {
+  return StartRegionWithId(tracer_internal::t_state.current_user_task, name.id());
+}
+Region StartRegion(absl::string_view name);
+
+template <typename Fn>
+decltype(auto) WithRegion(const Task& task, const Name& name, Fn&& fn) {
+  Region r = StartRegion(task, name);
+  return std::forward<Fn>(fn)();
+}
+template <typename Fn>
+decltype(auto) WithRegion(const Task& task, absl::string_view name, Fn&& fn) {
+  Region r = StartRegion(task, name);
+  return std::forward<Fn>(fn)();
+}
+
+// A log message in a task (Go's trace.Log). Messages over 4000 bytes are truncated.
+void Log(const Task& task, const Name& category, absl::string_view message);
+void Log(const Task& task, absl::string_view category, absl::string_view message);
+void Log(absl::string_view category, absl::string_view message);  // current task
+
+// Names this thread in traces (the OS thread name is left alone). Without it, a trace shows
+// the OS name (pthread_getname_np) read when the thread registers.
+void SetThreadName(absl::string_view name);
+
+// Counters of what the runtime dropped since the process started (for tests and /debug).
+struct TracerStats {
+  uint64_t events_lost = 0;      // pool exhausted
+  uint64_t generations = 0;      // sealed
+  uint64_t threads_registered = 0;
+  uint64_t strings_dropped = 0;  // intern table full (id 0 recorded instead)
+  uint64_t stacks_dropped = 0;
+};
+TracerStats GetTracerStats();
+
+}  // namespace tracer
+
+#endif  // TRACER_TRACER_TRACER_H_
