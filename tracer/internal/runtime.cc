@@ -385,17 +385,22 @@ absl::Status Collector::Activate() {
   return absl::OkStatus();
 }
 
+// Seals a generation every period, or sooner when half the buffer pool is in use (so a burst
+// is written out instead of dropped). Checks the pool every few milliseconds.
 void Collector::Loop() {
   pthread_setname_np(pthread_self(), "tracer-collect");
+  constexpr absl::Duration kPoll = absl::Milliseconds(5);
+  absl::Time last_cut = absl::Now();
   for (;;) {
     absl::Duration period;
     {
       std::lock_guard<std::mutex> cl(control_mu_);
       period = std::min(Period(), absl::Seconds(60));
     }
+    const absl::Duration wait = std::min(period - (absl::Now() - last_cut), kPoll);
     {
       std::unique_lock<std::mutex> l(wake_mu_);
-      const bool woken = cv_.wait_for(l, absl::ToChronoNanoseconds(period),
+      const bool woken = cv_.wait_for(l, absl::ToChronoNanoseconds(std::max(wait, absl::ZeroDuration())),
                                       [&] { return stop_ || wake_; });
       if (stop_) return;
       if (woken) {  // the consumers changed: re-read the period
@@ -403,8 +408,12 @@ void Collector::Loop() {
         continue;
       }
     }
+    const bool due = absl::Now() - last_cut >= period;
+    const bool pressure = g_free != nullptr && g_free->size_approx() < g_pool_count / 2;
+    if (!due && !pressure) continue;
     std::lock_guard<std::mutex> cl(control_mu_);
     if (!consumers_.empty() && cur_gen_ != 0) Cut(/*final=*/false);
+    last_cut = absl::Now();
   }
 }
 

@@ -1,0 +1,276 @@
+#include "recorder/flight_recorder.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "format/trace_writer.h"
+#include "tracer/internal/collector.h"
+#include "tracer/tracer.h"
+
+namespace tracer {
+
+namespace {
+constexpr size_t kMinMaxBytes = 1 << 20;
+constexpr size_t kIndexEntries = 1 << 12;
+std::atomic<bool> g_recorder_running{false};
+}  // namespace
+
+// The ring: a byte slab of fixed size holding whole encoded generations back to back
+// (wrapping), and a fixed index of them. Reserved at Start, never grown.
+//
+// Positions are logical byte counts since Start (physical = pos % bytes). Retained data is
+// [tail_, head_); index entries [first_, last_) describe it, oldest first. The collector
+// (OnGeneration) appends at head_ and evicts at tail_; a dump pins the entries it streams
+// (pin_) so their bytes are not overwritten: the collector waits for the pin to pass rather
+// than overwrite what a dump is sending. Tracing threads never touch the ring.
+// Boundaries are atomics stored with release order after the bytes they cover are written, so
+// a reader that cannot lock (the crash dump) sees only complete generations.
+class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
+ public:
+  struct Entry {
+    uint64_t pos;
+    uint32_t len;
+    uint64_t seq;
+    int64_t begin_ns, end_ns;
+    uint64_t lost;
+  };
+
+  Ring(const FlightRecorderConfig& config, size_t bytes)
+      : config_(config), bytes_(bytes), index_(kIndexEntries) {
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    slab_ = p == MAP_FAILED ? nullptr : static_cast<char*>(p);
+  }
+  ~Ring() override {
+    if (slab_ != nullptr) munmap(slab_, bytes_);
+  }
+  bool ok() const { return slab_ != nullptr; }
+
+  void OnGeneration(const tracer_internal::SealedGeneration& gen) override {
+    const std::string& bytes = config_.compress && gen.compressed ? *gen.compressed : *gen.raw;
+    std::unique_lock<std::mutex> l(mu_);
+    if (bytes.size() > bytes_) {
+      ++too_large_;
+      return;
+    }
+    // Make room: evict oldest first, but never what a dump is still sending.
+    while (bytes_ - (head() - tail()) < bytes.size() || last() - first() == kIndexEntries) {
+      cv_.wait(l, [&] { return pin_ == kNoPin || pin_ > first(); });
+      EvictOldest();
+    }
+    const uint64_t pos = head();
+    CopyIn(pos, bytes);
+    Entry& e = index_[last() % kIndexEntries];
+    e = {pos, static_cast<uint32_t>(bytes.size()), gen.seq, gen.begin_ns, gen.end_ns,
+         gen.events_lost};
+    head_.store(pos + bytes.size(), std::memory_order_release);
+    last_.store(last() + 1, std::memory_order_release);
+    // Age: drop the oldest while the rest still covers min_age.
+    while (last() - first() >= 2 && (pin_ == kNoPin || pin_ > first())) {
+      const Entry& second = index_[(first() + 1) % kIndexEntries];
+      const int64_t newest_end = index_[(last() - 1) % kIndexEntries].end_ns;
+      if (newest_end - second.begin_ns < absl::ToInt64Nanoseconds(config_.min_age)) break;
+      EvictOldest();
+    }
+  }
+
+  // Streams the retained generations to `sink`. REQUIRES: dump_mu_ held by the caller.
+  absl::StatusOr<uint64_t> Dump(Sink& sink, DumpStats* stats) {
+    std::vector<Entry> entries;
+    uint64_t first_pinned;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      pin_ = first_pinned = first();
+      for (uint64_t i = first(); i < last(); ++i) entries.push_back(index_[i % kIndexEntries]);
+    }
+    uint64_t written = 0;
+    std::string header;
+    format::AppendFileHeader(&header);
+    absl::Status s = sink.Write(header);
+    if (s.ok()) written += header.size();
+    DumpStats st;
+    for (size_t i = 0; s.ok() && i < entries.size(); ++i) {
+      const Entry& e = entries[i];
+      const uint64_t off = e.pos % bytes_;
+      const uint64_t first_part = std::min<uint64_t>(e.len, bytes_ - off);
+      s = sink.Write(absl::string_view(slab_ + off, first_part));
+      if (s.ok() && first_part < e.len) {
+        s = sink.Write(absl::string_view(slab_, e.len - first_part));
+      }
+      if (!s.ok()) break;
+      written += e.len;
+      if (st.generations == 0) st.window_begin_ns = e.begin_ns;
+      st.window_end_ns = e.end_ns;
+      ++st.generations;
+      st.events_lost += e.lost;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        pin_ = first_pinned + i + 1;  // the entry just sent may now be evicted
+      }
+      cv_.notify_all();
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      pin_ = kNoPin;
+    }
+    cv_.notify_all();
+    if (s.ok()) s = sink.Flush();
+    st.bytes = written;
+    st.covered = absl::Nanoseconds(st.window_end_ns - st.window_begin_ns);
+    st.shortfall = std::max(absl::ZeroDuration(), config_.min_age - st.covered);
+    if (stats != nullptr) *stats = st;
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("flight recorder dump: ", s.message(), " (",
+                                                 written, " bytes written: a valid prefix)"));
+    }
+    return written;
+  }
+
+  RecorderStats Stats() const {
+    std::lock_guard<std::mutex> l(mu_);
+    RecorderStats s;
+    s.generations_retained = last() - first();
+    s.bytes_retained = head() - tail();
+    s.generations_evicted = evicted_;
+    s.generations_too_large = too_large_;
+    if (last() > first()) {
+      s.window = absl::Nanoseconds(index_[(last() - 1) % kIndexEntries].end_ns -
+                                   index_[first() % kIndexEntries].begin_ns);
+    }
+    s.ring_bytes = bytes_;
+    return s;
+  }
+
+  std::mutex dump_mu_;  // serializes dumps, and Stop against a dump
+
+ private:
+  static constexpr uint64_t kNoPin = UINT64_MAX;
+  uint64_t head() const { return head_.load(std::memory_order_relaxed); }
+  uint64_t tail() const { return tail_.load(std::memory_order_relaxed); }
+  uint64_t first() const { return first_.load(std::memory_order_relaxed); }
+  uint64_t last() const { return last_.load(std::memory_order_relaxed); }
+
+  void EvictOldest() {
+    const Entry& e = index_[first() % kIndexEntries];
+    tail_.store(e.pos + e.len, std::memory_order_release);
+    first_.store(first() + 1, std::memory_order_release);
+    ++evicted_;
+  }
+
+  void CopyIn(uint64_t pos, absl::string_view bytes) {
+    const uint64_t off = pos % bytes_;
+    const uint64_t first_part = std::min<uint64_t>(bytes.size(), bytes_ - off);
+    std::memcpy(slab_ + off, bytes.data(), first_part);
+    std::memcpy(slab_, bytes.data() + first_part, bytes.size() - first_part);
+  }
+
+  const FlightRecorderConfig config_;
+  const size_t bytes_;
+  char* slab_ = nullptr;
+  std::vector<Entry> index_;  // fixed size; slots [first_, last_) mod size are live
+  mutable std::mutex mu_;     // guards the index and pin_ (the collector and dumps)
+  std::condition_variable cv_;
+  std::atomic<uint64_t> head_{0}, tail_{0}, first_{0}, last_{0};
+  uint64_t pin_ = kNoPin;     // index of the oldest entry a dump still needs
+  uint64_t evicted_ = 0;
+  uint64_t too_large_ = 0;
+};
+
+FlightRecorder::FlightRecorder(const FlightRecorderConfig& config) : config_(config) {}
+
+FlightRecorder::~FlightRecorder() {
+  if (Enabled()) (void)Stop();
+}
+
+bool FlightRecorder::Enabled() const { return ring_ != nullptr; }
+
+absl::Duration GenerationPeriodFor(absl::Duration min_age) {
+  return std::clamp(min_age / 10, absl::Milliseconds(5), absl::Seconds(2));
+}
+
+absl::Status FlightRecorder::Start() {
+  if (ring_ != nullptr) return absl::FailedPreconditionError("flight recorder already running");
+  if (config_.max_bytes < kMinMaxBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_bytes must be at least ", kMinMaxBytes, " (got ", config_.max_bytes, ")"));
+  }
+  if (config_.min_age <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("min_age must be positive");
+  }
+  if (g_recorder_running.exchange(true)) {
+    return absl::FailedPreconditionError("another flight recorder is running");
+  }
+  // Everything the recorder makes the process hold comes out of max_bytes (DESIGN.md,
+  // "Memory"): the buffer pool (a sixteenth, unless a capture already runs and owns the pool),
+  // the collector's copy of the generation it seals (at most a pool's worth of batches, twice
+  // with lz4: raw and compressed), and the ring (the rest).
+  size_t pool = config_.max_bytes / 16;
+  BufferConfig bc = GetBufferConfig();
+  bc.pool_bytes = pool;
+  bc.buffer_bytes = std::clamp<size_t>(pool / 16, 8 << 10, 64 << 10);
+  const bool configured = SetBufferConfig(bc).ok();  // fails if a capture runs: its pool
+  const size_t sealing = pool * (config_.compress ? 2 : 1);
+  const size_t ring_bytes = config_.max_bytes - sealing - (configured ? pool : 0);
+  auto ring = std::make_unique<Ring>(config_, ring_bytes);
+  if (!ring->ok()) {
+    g_recorder_running = false;
+    return absl::ResourceExhaustedError("flight recorder: cannot reserve the ring");
+  }
+  tracer_internal::ConsumerOptions co;
+  co.period = GenerationPeriodFor(config_.min_age);
+  co.compressed = config_.compress;
+  if (absl::Status s = tracer_internal::AddConsumer(ring.get(), co); !s.ok()) {
+    g_recorder_running = false;
+    return s;
+  }
+  pool_bytes_ = configured ? pool : 0;
+  ring_ = std::move(ring);
+  return absl::OkStatus();
+}
+
+absl::Status FlightRecorder::Stop() {
+  if (ring_ == nullptr) return absl::FailedPreconditionError("flight recorder is not running");
+  std::lock_guard<std::mutex> dump(ring_->dump_mu_);  // a dump in progress finishes first
+  absl::Status s = tracer_internal::RemoveConsumer(ring_.get());
+  ring_.reset();
+  g_recorder_running = false;
+  return s;
+}
+
+absl::StatusOr<uint64_t> FlightRecorder::WriteTo(Sink& sink, DumpStats* stats) {
+  if (ring_ == nullptr) {
+    return absl::FailedPreconditionError("flight recorder is not running (call Start first)");
+  }
+  std::lock_guard<std::mutex> dump(ring_->dump_mu_);
+  if (absl::Status s = tracer_internal::CutGeneration(); !s.ok()) return s;
+  return ring_->Dump(sink, stats);
+}
+
+absl::StatusOr<uint64_t> FlightRecorder::WriteTo(const std::string& path, DumpStats* stats) {
+  if (ring_ == nullptr) {
+    return absl::FailedPreconditionError("flight recorder is not running (call Start first)");
+  }
+  absl::StatusOr<std::unique_ptr<FdSink>> sink = FdSink::Create(path);
+  if (!sink.ok()) return sink.status();
+  return WriteTo(**sink, stats);
+}
+
+absl::StatusOr<uint64_t> FlightRecorder::WriteTo(int fd, DumpStats* stats) {
+  FdSink sink(fd, /*owned=*/false);
+  return WriteTo(sink, stats);
+}
+
+RecorderStats FlightRecorder::Stats() const {
+  if (ring_ == nullptr) return {};
+  RecorderStats s = ring_->Stats();
+  s.generation_period = GenerationPeriodFor(config_.min_age);
+  s.pool_bytes = pool_bytes_;
+  return s;
+}
+
+}  // namespace tracer

@@ -1,0 +1,96 @@
+// FlightRecorder: always-on tracing into a bounded in-memory ring; WriteTo dumps the most
+// recent window (at least `min_age` of it when it fits in `max_bytes`) as a normal trace.
+// recorder/DESIGN.md states the guarantees and how they are kept.
+//
+//   tracer::FlightRecorder fr({.min_age = absl::Seconds(10), .max_bytes = 64 << 20});
+//   absl::Status s = fr.Start();
+//   ...
+//   if (slow) { tracer::DumpStats st; auto n = fr.WriteTo("/tmp/slow.trace", &st); }
+//
+// One recorder at a time per process (Start fails if another runs); it runs alongside a
+// StartTrace capture, and starting or stopping either never disturbs the other.
+// Thread-safe: every method may be called from any thread. Concurrent WriteTo calls are
+// serialized (the second waits for the first).
+
+#ifndef TRACER_RECORDER_FLIGHT_RECORDER_H_
+#define TRACER_RECORDER_FLIGHT_RECORDER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tracer/sink.h"
+
+namespace tracer {
+
+struct FlightRecorderConfig {
+  // The dump covers at least this much recent time, when it fits in max_bytes.
+  absl::Duration min_age = absl::Seconds(10);
+  // A bound, not a hint: retained generations plus the buffers in flight. >= 1 MiB.
+  size_t max_bytes = 64 << 20;
+  // Keep generations lz4-compressed: a longer window in the same bytes, for some CPU.
+  bool compress = false;
+};
+
+// What a dump covers, for the caller to log.
+struct DumpStats {
+  uint64_t bytes = 0;
+  uint64_t generations = 0;
+  int64_t window_begin_ns = 0;  // CLOCK_MONOTONIC
+  int64_t window_end_ns = 0;
+  absl::Duration covered;
+  // min_age - covered when max_bytes (or the time since Start) did not allow min_age; else 0.
+  absl::Duration shortfall;
+  uint64_t events_lost = 0;  // inside the window (also in the dump's loss records)
+};
+
+struct RecorderStats {
+  uint64_t generations_retained = 0;
+  uint64_t bytes_retained = 0;
+  uint64_t generations_evicted = 0;     // oldest-first, by age or by bytes
+  uint64_t generations_too_large = 0;   // larger than the ring: dropped whole (counted)
+  absl::Duration window;                // span of the retained generations
+  absl::Duration generation_period;
+  size_t ring_bytes = 0;
+  size_t pool_bytes = 0;
+};
+
+class FlightRecorder {
+ public:
+  explicit FlightRecorder(const FlightRecorderConfig& config);
+  ~FlightRecorder();  // stops if running
+  FlightRecorder(const FlightRecorder&) = delete;
+  FlightRecorder& operator=(const FlightRecorder&) = delete;
+
+  // Reserves the ring and starts recording. Fails if running, if another recorder runs, or on
+  // a bad config.
+  absl::Status Start();
+  // Stops recording and frees the ring. Waits for a WriteTo in progress to finish.
+  absl::Status Stop();
+  bool Enabled() const;
+
+  // Cuts a generation (so the latest events are in), then streams the retained generations,
+  // oldest first, as a complete trace, while threads keep tracing. Returns bytes written; on a
+  // sink error, the error (what was written is a valid, truncated trace prefix) and the
+  // recorder keeps going. FailedPrecondition if not running.
+  absl::StatusOr<uint64_t> WriteTo(Sink& sink, DumpStats* stats = nullptr);
+  // Creates `path` with mode 0600.
+  absl::StatusOr<uint64_t> WriteTo(const std::string& path, DumpStats* stats = nullptr);
+  absl::StatusOr<uint64_t> WriteTo(int fd, DumpStats* stats = nullptr);
+
+  RecorderStats Stats() const;
+  const FlightRecorderConfig& config() const { return config_; }
+
+ private:
+  class Ring;
+  const FlightRecorderConfig config_;
+  std::unique_ptr<Ring> ring_;  // non-null while running
+  size_t pool_bytes_ = 0;
+};
+
+}  // namespace tracer
+
+#endif  // TRACER_RECORDER_FLIGHT_RECORDER_H_
