@@ -1,0 +1,570 @@
+// Benchmarks of the tracer's recording path, each beside its floor, all read from one run.
+//
+//   BM_Tracer_Floor                 rdtsc + a 16-byte store into a thread-local buffer: the
+//                                   least any event can cost.
+//   BM_Tracer_<Kind>/off            tracing off: the disabled check (target <= 1 ns/event).
+//   BM_Tracer_<Kind>/on             tracing on, stacks off: the hot path proper
+//                                   (target <= 1.5x the floor).
+//   BM_Tracer_<Kind>/stacks         tracing on with the default stacks (task block/unblock and
+//                                   syscall begin capture one; about 1 us each).
+//   BM_Tracer_ThreadPoolContention  two workers on a mutex-protected queue; throughput with
+//                                   tracing off vs on (target: <= 2% slower).
+//
+// Times are CPU times (per thread: CLOCK_THREAD_CPUTIME_ID via the framework), so other load on
+// the machine inflates them less than wall time would.
+// Every per-event benchmark reports `ns_per_event` (a pair counts as two events, per thread),
+// `x_floor` (that over the floor of this run with the same thread count) and `dropped`
+// (tracer::GetTracerStats().events_lost over the run). A run that dropped is not a result: it
+// is reported as an error, so it never reaches a median. After the runs main prints a table
+// of each benchmark's median ns/event over the floor's median (or the single run's, without
+// --benchmark_repetitions).
+//
+// Tracing sessions: benchmarks are registered grouped by mode (off, on, stacks) and a session
+// is started only when the mode changes, so the 256 MiB pool is faulted in once per mode, as in
+// a long-running process. The sink is /dev/null with a 100 ms generation period: the collector
+// recycles buffers as it would in production.
+//
+// Smoke mode (CI): tracer_bench --benchmark_min_time=0.01
+// Results:   tracer_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+// The display is always the console table (the summary needs it); --benchmark_out still works.
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "benchmark/benchmark.h"
+#include "tracer/hooks.h"
+#include "tracer/sink.h"
+#include "tracer/tracer.h"
+
+namespace {
+
+// ---- Tracing sessions. -------------------------------------------------------------------
+
+enum class Mode { kOff, kOn, kStacks };
+
+// Process-wide; only benchmark thread 0 calls Ensure, before its timed loop (the other
+// threads wait at the loop's start barrier, so they see the new state).
+class Session {
+ public:
+  static void Ensure(Mode mode) {
+    static Session* s = new Session;
+    s->Switch(mode);
+  }
+  static void StopAll() { Ensure(Mode::kOff); }
+
+ private:
+  Session() : null_fd_(open("/dev/null", O_WRONLY | O_CLOEXEC)), sink_(null_fd_) {}
+
+  void Switch(Mode mode) {
+    if (mode == mode_) return;
+    if (mode_ != Mode::kOff) {
+      if (absl::Status st = tracer::StopTrace(); !st.ok()) Die("StopTrace", st);
+    }
+    mode_ = mode;
+    if (mode == Mode::kOff) return;
+    tracer::BufferConfig c;
+    c.buffer_bytes = 64 << 10;
+    c.pool_bytes = size_t{256} << 20;
+    c.stacks = mode == Mode::kStacks;
+    c.region_stacks = false;
+    if (absl::Status st = tracer::SetBufferConfig(c); !st.ok()) Die("SetBufferConfig", st);
+    tracer::TraceOptions o;
+    o.generation_period = absl::Milliseconds(100);
+    if (absl::Status st = tracer::StartTrace(sink_, o); !st.ok()) Die("StartTrace", st);
+  }
+
+  [[noreturn]] static void Die(const char* what, const absl::Status& st) {
+    std::fprintf(stderr, "tracer_bench: %s: %s\n", what, st.ToString().c_str());
+    std::abort();
+  }
+
+  int null_fd_;
+  tracer::FdSink sink_;
+  Mode mode_ = Mode::kOff;
+};
+
+uint64_t EventsLost() { return tracer::GetTracerStats().events_lost; }
+
+// ---- Per-run bookkeeping shared by the per-event benchmarks. -----------------------------
+
+// The floor's ns/event of its latest run, by thread count (written and read by thread 0 of
+// successive runs, which the framework serializes).
+std::map<int, double> g_floor_ns;
+
+uint64_t ThreadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Thread 0's view of one run: starts the session and the clocks, then sets the counters.
+class RunScope {
+ public:
+  RunScope(benchmark::State& state, Mode mode, int events_per_iter)
+      : state_(state), events_per_iter_(events_per_iter) {
+    if (state.thread_index() == 0) {
+      Session::Ensure(mode);
+      lost_before_ = EventsLost();
+    }
+  }
+  // Call right before the timed loop (after any untimed per-thread setup).
+  void Begin() { start_ns_ = ThreadCpuNs(); }
+  // Call right after the timed loop. Returns thread 0's ns/event (0 on other threads).
+  double End() {
+    const uint64_t end_ns = ThreadCpuNs();
+    const double events = static_cast<double>(state_.iterations()) * events_per_iter_;
+    // Counters are summed over threads and kIsRate divides by the CPU time summed over
+    // threads; kInvert makes it CPU seconds per event (of each thread); the 1e-9 scale turns
+    // that into ns.
+    state_.counters["ns_per_event"] = benchmark::Counter(
+        events * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    if (state_.thread_index() != 0) return 0;
+    const uint64_t dropped = EventsLost() - lost_before_;
+    state_.counters["dropped"] = static_cast<double>(dropped);
+    const double ns = static_cast<double>(end_ns - start_ns_) / std::max(events, 1.0);
+    if (dropped != 0) {
+      state_.SkipWithError(("dropped " + std::to_string(dropped) +
+                            " events (pool exhausted): not a result")
+                               .c_str());
+    }
+    return ns;
+  }
+  void SetRatio(double ns) {
+    if (state_.thread_index() != 0) return;
+    auto it = g_floor_ns.find(state_.threads());
+    if (it != g_floor_ns.end() && it->second > 0) {
+      state_.counters["x_floor"] = benchmark::Counter(ns / it->second);
+    }
+  }
+
+ private:
+  benchmark::State& state_;
+  int events_per_iter_;
+  uint64_t lost_before_ = 0;
+  uint64_t start_ns_ = 0;
+};
+
+// ---- The floor. --------------------------------------------------------------------------
+
+struct FloorBuffer {
+  alignas(64) char data[64 << 10];
+  size_t pos = 0;
+};
+thread_local FloorBuffer t_floor;
+
+void BM_Tracer_Floor(benchmark::State& state) {
+  RunScope run(state, Mode::kOff, 1);
+  FloorBuffer& fb = t_floor;
+  size_t pos = fb.pos;
+  uint64_t n = 0;
+  run.Begin();
+  for (auto _ : state) {
+    const uint64_t tsc = __rdtsc();
+    char* p = fb.data + pos;
+    std::memcpy(p, &tsc, 8);
+    std::memcpy(p + 8, &n, 8);
+    pos = (pos + 16) & (sizeof(fb.data) - 1);
+    ++n;
+    benchmark::ClobberMemory();  // the stores happen, every iteration
+  }
+  const double ns = run.End();
+  fb.pos = pos;
+  if (state.thread_index() == 0) g_floor_ns[state.threads()] = ns;
+  run.SetRatio(ns);
+}
+
+// ---- One benchmark per event kind. -------------------------------------------------------
+
+const tracer::Name& RegionName() {
+  static const tracer::Name n("bench-region");
+  return n;
+}
+const tracer::Name& SyscallName() {
+  static const tracer::Name n("read");
+  return n;
+}
+const tracer::Name& LogCategory() {
+  static const tracer::Name n("cache");
+  return n;
+}
+const tracer::Name& CounterName() {
+  static const tracer::Name n("queue-depth");
+  return n;
+}
+
+// Region begin + end (2 events).
+void BM_Tracer_RegionPair(benchmark::State& state, Mode mode) {
+  RunScope run(state, mode, 2);
+  const tracer::Task task;  // id 0: the thread's own time
+  const tracer::Name& name = RegionName();
+  run.Begin();
+  for (auto _ : state) {
+    tracer::Region r = tracer::StartRegion(task, name);
+    r.End();
+  }
+  run.SetRatio(run.End());
+}
+
+// Task block + unblock (2 events; each captures a stack when stacks are on).
+void BM_Tracer_TaskBlockUnblock(benchmark::State& state, Mode mode) {
+  RunScope run(state, mode, 2);
+  tracer::TaskRef t;
+  t.id = tracer::hooks::NewTaskId();  // no TaskCreate: the pair alone is timed
+  int object = 0;
+  run.Begin();
+  for (auto _ : state) {
+    tracer::hooks::TaskBlock(t, tracer::BlockReason::kMutex, &object);
+    tracer::hooks::TaskUnblock(t, &object);
+  }
+  run.SetRatio(run.End());
+}
+
+// Syscall begin + end (2 events; begin captures a stack when stacks are on).
+void BM_Tracer_SyscallPair(benchmark::State& state, Mode mode) {
+  RunScope run(state, mode, 2);
+  const tracer::Name& name = SyscallName();
+  run.Begin();
+  for (auto _ : state) {
+    tracer::hooks::SyscallBegin(name);
+    tracer::hooks::SyscallEnd();
+  }
+  run.SetRatio(run.End());
+}
+
+// A log with a short (12-byte) message (1 event).
+void BM_Tracer_Log(benchmark::State& state, Mode mode) {
+  RunScope run(state, mode, 1);
+  const tracer::Task task;
+  const tracer::Name& category = LogCategory();
+  run.Begin();
+  for (auto _ : state) tracer::Log(task, category, "miss key 42!");
+  run.SetRatio(run.End());
+}
+
+// A counter sample (1 event).
+void BM_Tracer_Counter(benchmark::State& state, Mode mode) {
+  RunScope run(state, mode, 1);
+  const tracer::Name& name = CounterName();
+  int64_t v = 0;
+  run.Begin();
+  for (auto _ : state) tracer::hooks::Counter(name, v++ & 1023);
+  run.SetRatio(run.End());
+}
+
+// ---- A realistic workload: a thread pool with lock contention. ---------------------------
+
+// About `ns` of CPU work that the compiler cannot remove (calibrated once).
+class Work {
+ public:
+  static void Spin(uint64_t ns) {
+    static const double kItersPerNs = Calibrate();
+    Run(static_cast<uint64_t>(static_cast<double>(ns) * kItersPerNs));
+  }
+
+ private:
+  static void Run(uint64_t iters) {
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (uint64_t i = 0; i < iters; ++i) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      benchmark::DoNotOptimize(x);
+    }
+  }
+  static double Calibrate() {
+    constexpr uint64_t kIters = 20'000'000;
+    double best = 1e30;
+    for (int i = 0; i < 3; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      Run(kIters);
+      const auto t1 = std::chrono::steady_clock::now();
+      best = std::min(best, std::chrono::duration<double, std::nano>(t1 - t0).count());
+    }
+    return static_cast<double>(kIters) / best;
+  }
+};
+
+// Two workers pull tasks from a std::mutex-protected queue fed by the benchmark thread; each
+// task starts, runs a region of `work_ns / 2`, takes a shared mutex (recording TaskBlock and
+// TaskUnblock when it is contended), makes a real syscall inside SyscallBegin/End, works
+// another `work_ns / 2` and ends. One iteration = one batch of kBatch tasks, fed and drained.
+// Args: tracing (0 off, 1 on without stacks, 2 on with the default stacks), work_ns.
+// Counters: tasks_per_s, events_per_s (traced events, counted by the workers; also when off,
+// so the rate the hooks would record is visible), dropped.
+// Time is the process's CPU time per batch (workers, feeder and the collector's sealing and
+// writing), which a loaded machine's preemption does not inflate as it does wall time; the
+// slowdown is tracing:1 (or 2) over tracing:0 with the same work_ns.
+void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
+  constexpr int kWorkers = 2;
+  constexpr int kBatch = 1000;
+  const Mode mode = state.range(0) == 0   ? Mode::kOff
+                    : state.range(0) == 1 ? Mode::kOn
+                                          : Mode::kStacks;
+  const uint64_t work_ns = static_cast<uint64_t>(state.range(1));
+  static const tracer::Name kTaskName("pool-task");
+  static const tracer::Name kRegion("compute");
+  static const tracer::Name kSyscall("getppid");
+
+  Session::Ensure(mode);
+  const uint64_t lost_before = EventsLost();
+
+  struct PoolTask {
+    tracer::TaskRef ref;
+  };
+  std::mutex queue_mu;
+  std::condition_variable queue_cv, done_cv;
+  std::deque<PoolTask*> queue;
+  int pending = 0;  // tasks of the batch not yet finished; guarded by queue_mu
+  bool stop = false;
+  std::mutex shared_mu;  // the contended state each task touches
+  uint64_t shared_counter = 0;
+  std::atomic<uint64_t> events{0};
+
+  auto worker = [&] {
+    uint64_t my_events = 0;
+    for (;;) {
+      PoolTask* t;
+      {
+        std::unique_lock<std::mutex> l(queue_mu);
+        queue_cv.wait(l, [&] { return stop || !queue.empty(); });
+        if (stop) break;
+        t = queue.front();
+        queue.pop_front();
+      }
+      tracer::hooks::TaskStart(t->ref);
+      ++my_events;
+      {
+        tracer::Region r = tracer::StartRegion(tracer::Task(), kRegion);
+        Work::Spin(work_ns / 2);
+      }
+      my_events += 2;
+      if (!shared_mu.try_lock()) {
+        tracer::hooks::TaskBlock(t->ref, tracer::BlockReason::kMutex, &shared_mu);
+        shared_mu.lock();
+        tracer::hooks::TaskUnblock(t->ref, &shared_mu);
+        tracer::hooks::TaskStart(t->ref);
+        my_events += 3;
+      }
+      ++shared_counter;
+      shared_mu.unlock();
+      {
+        tracer::hooks::ScopedSyscall sc(kSyscall);
+        benchmark::DoNotOptimize(getppid());
+      }
+      my_events += 2;
+      Work::Spin(work_ns / 2);
+      tracer::hooks::TaskEnd(t->ref);
+      ++my_events;
+      bool last;
+      {
+        std::lock_guard<std::mutex> l(queue_mu);
+        last = --pending == 0;
+      }
+      if (last) done_cv.notify_one();
+    }
+    events.fetch_add(my_events, std::memory_order_relaxed);
+  };
+
+  std::vector<PoolTask> tasks(kBatch);
+  std::vector<std::thread> workers;
+  for (int i = 0; i < kWorkers; ++i) workers.emplace_back(worker);
+  Work::Spin(0);  // calibrate outside the timing
+
+  for (auto _ : state) {
+    {
+      std::lock_guard<std::mutex> l(queue_mu);
+      pending = kBatch;
+    }
+    for (PoolTask& t : tasks) {
+      t.ref = {};
+      tracer::hooks::TaskCreate(t.ref, kTaskName);
+      {
+        std::lock_guard<std::mutex> l(queue_mu);
+        queue.push_back(&t);
+      }
+      queue_cv.notify_one();
+    }
+    std::unique_lock<std::mutex> l(queue_mu);
+    done_cv.wait(l, [&] { return pending == 0; });
+  }
+
+  {
+    std::lock_guard<std::mutex> l(queue_mu);
+    stop = true;
+  }
+  queue_cv.notify_all();
+  for (std::thread& w : workers) w.join();
+  benchmark::DoNotOptimize(shared_counter);
+
+  const double total_events =
+      static_cast<double>(events.load()) + static_cast<double>(state.iterations()) * kBatch;
+  state.counters["tasks_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * kBatch, benchmark::Counter::kIsRate);
+  state.counters["events_per_s"] =
+      benchmark::Counter(total_events, benchmark::Counter::kIsRate);
+  const uint64_t dropped = EventsLost() - lost_before;
+  state.counters["dropped"] = static_cast<double>(dropped);
+  if (dropped != 0) state.SkipWithError("dropped events (pool exhausted): not a result");
+}
+
+// ---- Registration: grouped by mode, so each session starts once (see the top). ------------
+
+BENCHMARK(BM_Tracer_Floor)->Threads(1)->Threads(2);
+
+BENCHMARK_CAPTURE(BM_Tracer_RegionPair, off, Mode::kOff)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_TaskBlockUnblock, off, Mode::kOff)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_SyscallPair, off, Mode::kOff)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_Log, off, Mode::kOff)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_Counter, off, Mode::kOff)->Threads(1)->Threads(2);
+
+BENCHMARK_CAPTURE(BM_Tracer_RegionPair, on, Mode::kOn)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_TaskBlockUnblock, on, Mode::kOn)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_SyscallPair, on, Mode::kOn)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_Log, on, Mode::kOn)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_Counter, on, Mode::kOn)->Threads(1)->Threads(2);
+
+// Stacks are captured on task block/unblock and syscall begin (regions and logs: never by
+// default, so their stacks runs would repeat the `on` ones).
+BENCHMARK_CAPTURE(BM_Tracer_TaskBlockUnblock, stacks, Mode::kStacks)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_SyscallPair, stacks, Mode::kStacks)->Threads(1)->Threads(2);
+
+// work_ns 1000: ~1 us tasks (the size; ~10x the 1 M events/s target rate on two
+// workers); work_ns 16000: the task size at which two workers record ~1 M events/s.
+BENCHMARK(BM_Tracer_ThreadPoolContention)
+    ->ArgNames({"tracing", "work_ns"})
+    ->Args({0, 16000})->Args({1, 16000})->Args({2, 16000})
+    ->Args({0, 1000})->Args({1, 1000})->Args({2, 1000})
+    ->MeasureProcessCPUTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// ---- The summary: medians over the floor's median, from this run. ------------------------
+
+// Forwards to the console and keeps each benchmark's representative run: the median
+// aggregate with repetitions, else the single run.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  SummaryReporter() : ConsoleReporter(OO_Tabular) {}
+
+  void ReportRuns(const std::vector<Run>& reports) override {
+    for (const Run& r : reports) {
+      const std::string name = r.benchmark_name();
+      Row& row = rows_[r.run_name.function_name + "/" + r.run_name.args + "|" +
+                       std::to_string(r.threads)];
+      if (row.order == 0) row.order = ++next_order_;
+      row.label = r.run_name.function_name +
+                  (r.run_name.args.empty() ? "" : "/" + r.run_name.args) + "/threads:" +
+                  std::to_string(r.threads);
+      row.function = r.run_name.function_name;
+      row.threads = static_cast<int>(r.threads);
+      if (r.error_occurred) {
+        row.error = true;
+        continue;
+      }
+      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
+      const bool single = r.run_type == Run::RT_Iteration && r.repetitions <= 1;
+      if (!median && !single) continue;
+      row.cpu_ns = r.GetAdjustedCPUTime() *
+                    (r.time_unit == benchmark::kMicrosecond ? 1e3
+                     : r.time_unit == benchmark::kMillisecond ? 1e6
+                     : r.time_unit == benchmark::kSecond    ? 1e9
+                                                            : 1.0);
+      auto it = r.counters.find("ns_per_event");
+      row.ns_per_event = it == r.counters.end() ? -1 : it->second.value;
+      row.valid = true;
+    }
+    ConsoleReporter::ReportRuns(reports);
+  }
+
+  void PrintSummary() const {
+    std::vector<const Row*> rows;
+    for (const auto& [k, row] : rows_) rows.push_back(&row);
+    std::sort(rows.begin(), rows.end(), [](const Row* a, const Row* b) { return a->order < b->order; });
+    std::map<int, double> floor;
+    for (const Row* r : rows) {
+      if (r->function == "BM_Tracer_Floor" && r->valid && !r->error) floor[r->threads] = r->ns_per_event;
+    }
+    std::printf("\nSummary (%s; ratio = ns/event over the floor's, same thread count)\n",
+                any_median_ ? "medians" : "single runs");
+    std::printf("%-52s %12s %10s\n", "benchmark", "ns/event", "x floor");
+    std::map<std::string, double> pool;  // label -> process CPU ns per iteration
+    for (const Row* r : rows) {
+      if (r->error) {
+        std::printf("%-52s %23s\n", r->label.c_str(), "DROPPED/ERROR: not a result");
+        continue;
+      }
+      if (!r->valid) continue;
+      if (r->ns_per_event < 0) {
+        pool[r->label] = r->cpu_ns;
+        continue;
+      }
+      auto f = floor.find(r->threads);
+      if (f != floor.end() && f->second > 0) {
+        std::printf("%-52s %12.2f %10.2f\n", r->label.c_str(), r->ns_per_event,
+                    r->ns_per_event / f->second);
+      } else {
+        std::printf("%-52s %12.2f %10s\n", r->label.c_str(), r->ns_per_event, "-");
+      }
+    }
+    // Thread pool: slowdown of each traced run over the untraced one with the same work_ns.
+    for (const auto& [label, ns] : pool) {
+      const size_t t = label.find("tracing:");
+      if (t == std::string::npos || label.compare(t, 9, "tracing:0") == 0) continue;
+      std::string off = label;
+      off.replace(t, 9, "tracing:0");
+      auto it = pool.find(off);
+      if (it == pool.end() || it->second <= 0) continue;
+      std::printf("%-52s slowdown %+.2f%% (process CPU per batch vs tracing:0)\n",
+                  label.c_str(), 100.0 * (ns / it->second - 1.0));
+    }
+  }
+
+  void NoteMedians() { any_median_ = true; }
+
+ private:
+  struct Row {
+    int order = 0;
+    std::string label, function;
+    int threads = 1;
+    bool valid = false, error = false;
+    double ns_per_event = -1, cpu_ns = 0;
+  };
+  std::map<std::string, Row> rows_;
+  int next_order_ = 0;
+  bool any_median_ = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool repetitions = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--benchmark_repetitions=", 24) == 0 && std::atoi(argv[i] + 24) > 1) {
+      repetitions = true;
+    }
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  SummaryReporter reporter;
+  if (repetitions) reporter.NoteMedians();
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  Session::StopAll();
+  reporter.PrintSummary();
+  benchmark::Shutdown();
+  return 0;
+}
