@@ -11,6 +11,17 @@ build_dir=${BUILD_DIR:-build}
 build_type=${BUILD_TYPE:-Release}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
+# A cache made for another source directory (a moved checkout, or a build tree copied from
+# another machine) makes CMake refuse to run: start that build directory afresh.
+cache="$build_dir/CMakeCache.txt"
+if [[ -f "$cache" ]]; then
+  home=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$cache")
+  if [[ "$(cd "$home" 2>/dev/null && pwd -P)" != "$(pwd -P)" ]]; then
+    echo "build: $build_dir was configured for ${home:-another source tree}; reconfiguring it afresh"
+    rm -rf "$cache" "$build_dir/CMakeFiles"
+  fi
+fi
+
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" "$@"
 target_args=()
 for t in ${TARGETS:-}; do
