@@ -73,7 +73,7 @@ void CaptureForkChild() {
   g_capture_mu.unlock();
 }
 [[maybe_unused]] const bool kCaptureAtfork = [] {
-  pthread_atfork(CaptureForkPrepare, CaptureForkParent, CaptureForkChild);
+  tracer_internal::SetOuterForkHooks({CaptureForkPrepare, CaptureForkParent, CaptureForkChild});
   return true;
 }();
 

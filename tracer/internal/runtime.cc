@@ -25,6 +25,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/debugging/stacktrace.h"
 #include "absl/debugging/symbolize.h"
 #include "absl/strings/str_cat.h"
 #include "format/constants.h"
@@ -74,6 +75,10 @@ char* g_pool_mem = nullptr;
 size_t g_pool_count = 0;
 BufferConfig g_config;           // guarded by g_control_mu; copied to g_active_config at start
 BufferConfig g_active_config;
+// Copies of g_active_config's stack switches, read by recording threads (relaxed: a thread
+// that sees the old value while a capture starts records or skips one stack, nothing more).
+std::atomic<bool> g_stacks{true};
+std::atomic<bool> g_region_stacks{false};
 
 std::atomic<uint64_t> g_next_id_block{1};
 std::atomic<uint64_t> g_events_lost{0};
@@ -267,7 +272,14 @@ void OnThreadExit(void* arg) {
 
 uint64_t CaptureStack(int skip) {
   void* pcs[kMaxStackDepth + 4];
+#ifdef TRACER_TSAN
+  // libunwind's per-thread cache has a TSD destructor that crashes TSan's runtime at thread
+  // exit; TSan builds (tests only) walk frame pointers instead.
+  int n = absl::GetStackTrace(pcs, kMaxStackDepth + 4, 0);
+#else
+  // libunwind walks code built without frame pointers (most of Debian), and is signal-safe.
   int n = unw_backtrace(pcs, kMaxStackDepth + 4);
+#endif
   if (n <= skip) return 0;
   uintptr_t frames[kMaxStackDepth];
   int m = std::min(n - skip, kMaxStackDepth);
@@ -278,7 +290,7 @@ uint64_t CaptureStack(int skip) {
 }  // namespace
 
 uint64_t StackIfEnabled(bool region) {
-  if (!g_active_config.stacks || (region && !g_active_config.region_stacks)) return 0;
+  if (!(region ? g_region_stacks : g_stacks).load(std::memory_order_relaxed)) return 0;
   return CaptureStack(2);
 }
 
@@ -360,6 +372,8 @@ Collector& TheCollector() {
 absl::Status Collector::Activate() {
   InitOnce();
   g_active_config = g_config;
+  g_stacks.store(g_active_config.stacks, std::memory_order_relaxed);
+  g_region_stacks.store(g_active_config.region_stacks, std::memory_order_relaxed);
   const size_t buffer_bytes = std::max<size_t>(g_active_config.buffer_bytes, 8 << 10);
   const size_t stride = (sizeof(Buffer) + buffer_bytes + 63) & ~size_t{63};
   g_pool_count = std::max<size_t>(g_active_config.pool_bytes / stride, 2);
@@ -880,13 +894,17 @@ TracerStats GetStats() {
 // fork(): the child has one thread and no collector. Hold both locks across fork so they are
 // in a known state, then reset the child to "never traced" (its copy of the pool is leaked:
 // untouched copy-on-write pages cost nothing).
+ForkHooks g_outer_fork_hooks;
+
 void ForkPrepare() {
+  if (g_outer_fork_hooks.prepare != nullptr) g_outer_fork_hooks.prepare();
   TheCollector().control_mu_.lock();
   g_registry_mu.lock();
 }
 void ForkParent() {
   g_registry_mu.unlock();
   TheCollector().control_mu_.unlock();
+  if (g_outer_fork_hooks.parent != nullptr) g_outer_fork_hooks.parent();
 }
 void ForkChild() {
   Collector& col = TheCollector();
@@ -914,7 +932,10 @@ void ForkChild() {
   if (g_flush != nullptr) g_flush = new BufferQueue(1024);
   g_registry_mu.unlock();
   col.control_mu_.unlock();
+  if (g_outer_fork_hooks.child != nullptr) g_outer_fork_hooks.child();
 }
+
+void SetOuterForkHooks(const ForkHooks& hooks) { g_outer_fork_hooks = hooks; }
 
 [[maybe_unused]] const bool kAtforkRegistered = [] {
   pthread_atfork(ForkPrepare, ForkParent, ForkChild);

@@ -25,6 +25,15 @@ absl::Status SetBufferConfigLocked(const BufferConfig& config);
 BufferConfig GetBufferConfigLocked();
 TracerStats GetStats();
 
+// The runtime's one pthread_atfork handler runs these around its own: `prepare` before it
+// takes its locks (so outer locks come first, as in every other path), `parent`/`child` after.
+struct ForkHooks {
+  void (*prepare)() = nullptr;
+  void (*parent)() = nullptr;
+  void (*child)() = nullptr;
+};
+void SetOuterForkHooks(const ForkHooks& hooks);
+
 }  // namespace tracer::tracer_internal
 
 #endif  // TRACER_TRACER_INTERNAL_RUNTIME_H_

@@ -1,3 +1,0 @@
-file(REMOVE_RECURSE
-  "libtracer_format.a"
-)
