@@ -39,16 +39,55 @@ using format::BlockReason;
 
 namespace hooks {
 
-void TaskCreate(TaskRef& task, const Name& name);
-void TaskStart(TaskRef& task);
-void TaskBlock(TaskRef& task, BlockReason reason, const void* object = nullptr);
-void TaskUnblock(TaskRef& task, const void* object = nullptr);
-void TaskYield(TaskRef& task);
-void TaskEnd(TaskRef& task);
+// Every hook below is inline: with nothing consuming the trace it costs one relaxed load and
+// a branch (plus the few plain stores that keep TaskRef and the thread's current task right).
+
+void TaskCreate(TaskRef& task, const Name& name);  // out of line: assigns an id
+
+inline void TaskStart(TaskRef& task) {
+  ++task.seq;
+  tracer_internal::t_state.current_task = task.id;
+  tracer_internal::t_state.labels = task.labels;
+  tracer_internal::Emit(format::EventType::kTaskStart, task.id, task.seq);
+}
+
+inline void TaskBlock(TaskRef& task, BlockReason reason, const void* object = nullptr) {
+  if (tracer_internal::t_state.current_task == task.id) tracer_internal::t_state.current_task = 0;
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
+  tracer_internal::EmitEnabledArgs(format::EventType::kTaskBlock, task.id,
+                                   static_cast<uint64_t>(reason),
+                                   reinterpret_cast<uintptr_t>(object),
+                                   tracer_internal::StackForSlowEvent());
+}
+
+// Records the current task of this thread as the waker.
+inline void TaskUnblock(TaskRef& task, const void* object = nullptr) {
+  ++task.seq;
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
+  tracer_internal::EmitEnabledArgs(format::EventType::kTaskUnblock, task.id, task.seq,
+                                   tracer_internal::t_state.current_task,
+                                   reinterpret_cast<uintptr_t>(object),
+                                   tracer_internal::StackForSlowEvent());
+}
+
+inline void TaskYield(TaskRef& task) {
+  if (tracer_internal::t_state.current_task == task.id) tracer_internal::t_state.current_task = 0;
+  tracer_internal::Emit(format::EventType::kTaskYield, task.id);
+}
+
+inline void TaskEnd(TaskRef& task) {
+  if (tracer_internal::t_state.current_task == task.id) tracer_internal::t_state.current_task = 0;
+  tracer_internal::Emit(format::EventType::kTaskEnd, task.id);
+}
 
 // A blocking system call on the current task (or the thread itself).
-void SyscallBegin(const Name& name);
-void SyscallEnd();
+inline void SyscallBegin(const Name& name) {
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
+  tracer_internal::EmitEnabledArgs(format::EventType::kSyscallBegin, name.id(),
+                                   tracer_internal::StackForSlowEvent());
+}
+inline void SyscallEnd() { tracer_internal::Emit(format::EventType::kSyscallEnd); }
+
 class ScopedSyscall {
  public:
   explicit ScopedSyscall(const Name& name) { SyscallBegin(name); }
@@ -59,15 +98,24 @@ class ScopedSyscall {
 
 // A runtime phase (GC-like): process-wide unless `thread_scoped`; `stop_the_world` says every
 // application thread is stopped while it runs. Begin and end on the same thread.
-void PhaseBegin(const Name& name, bool stop_the_world, bool thread_scoped = false);
-void PhaseEnd(const Name& name);
+inline void PhaseBegin(const Name& name, bool stop_the_world, bool thread_scoped = false) {
+  tracer_internal::Emit(format::EventType::kPhaseBegin, name.id(),
+                        (stop_the_world ? format::kPhaseStopTheWorld : 0) |
+                            (thread_scoped ? format::kPhaseThreadScoped : 0));
+}
+inline void PhaseEnd(const Name& name) {
+  tracer_internal::Emit(format::EventType::kPhaseEnd, name.id());
+}
 
 // Sets the labels (key=value pairs) of `task` (or, with task.id == 0, of this thread). Tasks
 // created by a task or thread inherit its labels. At most 64 labels.
-void SetLabels(TaskRef& task, std::initializer_list<std::pair<absl::string_view, absl::string_view>> labels);
+void SetLabels(TaskRef& task,
+               std::initializer_list<std::pair<absl::string_view, absl::string_view>> labels);
 
 // A named integer value over time (queue depth, heap bytes).
-void Counter(const Name& name, int64_t value);
+inline void Counter(const Name& name, int64_t value) {
+  tracer_internal::Emit(format::EventType::kCounter, name.id(), format_internal::ZigZag(value));
+}
 
 // Ids for runtime tasks and user tasks come from one process-wide space.
 uint64_t NewTaskId();

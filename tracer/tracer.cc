@@ -141,7 +141,7 @@ namespace {
 Task NewUserTask(uint64_t parent, uint32_t name) {
   const uint64_t id = tracer_internal::NewId();
   if (tracer_internal::Enabled()) {
-    Emit(EventType::kUserTaskBegin, id, parent, name, tracer_internal::StackIfEnabled(false));
+    Emit(EventType::kUserTaskBegin, id, parent, name, tracer_internal::StackForSlowEvent());
   }
   return NewTaskWithId(id);
 }
@@ -173,12 +173,6 @@ CurrentTaskScope::~CurrentTaskScope() {
 }
 uint64_t CurrentTaskId() { return t_state.current_user_task; }
 
-Region StartRegionWithId(uint64_t task, uint32_t name) {
-  if (tracer_internal::Enabled()) {
-    Emit(EventType::kRegionBegin, task, name, tracer_internal::StackIfEnabled(true));
-  }
-  return Region(task, name);
-}
 Region StartRegion(const Task& task, absl::string_view name) {
   return StartRegionWithId(task.id(), tracer_internal::InternString(name));
 }
@@ -186,7 +180,6 @@ Region StartRegion(absl::string_view name) {
   return StartRegionWithId(t_state.current_user_task, tracer_internal::InternString(name));
 }
 
-namespace {
 void LogWithId(uint64_t task, uint32_t category, absl::string_view message) {
   if (!tracer_internal::Enabled()) return;
   if (message.size() > tracer_internal::kMaxLogBytes) {
@@ -196,11 +189,7 @@ void LogWithId(uint64_t task, uint32_t category, absl::string_view message) {
   tracer_internal::EmitEnabled(EventType::kLog, args, 2, message.data(),
                                static_cast<uint32_t>(message.size()), /*has_bytes=*/true);
 }
-}  // namespace
 
-void Log(const Task& task, const Name& category, absl::string_view message) {
-  LogWithId(task.id(), category.id(), message);
-}
 void Log(const Task& task, absl::string_view category, absl::string_view message) {
   if (!tracer_internal::Enabled()) return;
   LogWithId(task.id(), tracer_internal::InternString(category), message);

@@ -75,10 +75,6 @@ char* g_pool_mem = nullptr;
 size_t g_pool_count = 0;
 BufferConfig g_config;           // guarded by g_control_mu; copied to g_active_config at start
 BufferConfig g_active_config;
-// Copies of g_active_config's stack switches, read by recording threads (relaxed: a thread
-// that sees the old value while a capture starts records or skips one stack, nothing more).
-std::atomic<bool> g_stacks{true};
-std::atomic<bool> g_region_stacks{false};
 
 std::atomic<uint64_t> g_next_id_block{1};
 std::atomic<uint64_t> g_events_lost{0};
@@ -135,7 +131,6 @@ uint64_t NextBatchSeq(ThreadState& ts, uint32_t gen) {
 
 void Finalize(ThreadState& ts, Buffer* b) {
   b->len = static_cast<uint32_t>(ts.pos.load(std::memory_order_relaxed) - b->data);
-  b->count = ts.count.load(std::memory_order_relaxed);
 }
 
 bool Register(ThreadState& ts) {
@@ -207,7 +202,10 @@ void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
     ts.end = nullptr;
     ts.pos.store(nullptr, std::memory_order_relaxed);
     Buffer* b = nullptr;
-    if (!g_free->try_dequeue(b) || b == nullptr) {
+    // try_dequeue may miss an item another thread is enqueueing right now: retry briefly.
+    bool got = false;
+    for (int attempt = 0; attempt < 3 && !got; ++attempt) got = g_free->try_dequeue(b);
+    if (!got || b == nullptr) {
       RecordLoss(ts, now);
       return;
     }
@@ -217,7 +215,6 @@ void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
     b->seq = NextBatchSeq(ts, gen);
     b->len = 0;
     b->count = 0;
-    ts.count.store(0, std::memory_order_relaxed);
     ts.pos.store(b->data, std::memory_order_relaxed);
     ts.end = b->data + b->capacity;
     ts.last_tick = now;
@@ -230,12 +227,10 @@ void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
     ts.need_thread_start = false;
     p = WriteEvent(p, EventType::kThreadStart, now - ts.last_tick, nullptr, 0, nullptr, 0, false);
     ts.last_tick = now;
-    ts.count.store(ts.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   p = WriteEvent(p, type, now - ts.last_tick, args, nargs, bytes, nbytes, has_bytes);
   ts.last_tick = now;
   ts.pos.store(p, std::memory_order_relaxed);
-  ts.count.store(ts.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 namespace {
@@ -270,28 +265,29 @@ void OnThreadExit(void* arg) {
 
 // ---- Stacks. -----------------------------------------------------------------------------
 
-uint64_t CaptureStack(int skip) {
-  void* pcs[kMaxStackDepth + 4];
+}  // namespace
+
+// Copies of g_active_config's stack switches, read by recording threads (relaxed: a thread
+// that sees the old value while a capture starts records or skips one stack, nothing more).
+std::atomic<bool> g_stacks{true};
+std::atomic<bool> g_region_stacks{false};
+
+uint64_t CaptureStackId() {
+  void* pcs[kMaxStackDepth + 1];
 #ifdef TRACER_TSAN
   // libunwind's per-thread cache has a TSD destructor that crashes TSan's runtime at thread
   // exit; TSan builds (tests only) walk frame pointers instead.
-  int n = absl::GetStackTrace(pcs, kMaxStackDepth + 4, 0);
+  int n = absl::GetStackTrace(pcs, kMaxStackDepth + 1, 0);
 #else
   // libunwind walks code built without frame pointers (most of Debian), and is signal-safe.
-  int n = unw_backtrace(pcs, kMaxStackDepth + 4);
+  int n = unw_backtrace(pcs, kMaxStackDepth + 1);
 #endif
-  if (n <= skip) return 0;
+  constexpr int kSkip = 1;  // this function; frame 1 is the code that recorded the event
+  if (n <= kSkip) return 0;
   uintptr_t frames[kMaxStackDepth];
-  int m = std::min(n - skip, kMaxStackDepth);
-  for (int i = 0; i < m; ++i) frames[i] = reinterpret_cast<uintptr_t>(pcs[i + skip]);
+  const int m = std::min(n - kSkip, kMaxStackDepth);
+  for (int i = 0; i < m; ++i) frames[i] = reinterpret_cast<uintptr_t>(pcs[i + kSkip]);
   return Stacks().Intern(absl::Span<const uintptr_t>(frames, m));
-}
-
-}  // namespace
-
-uint64_t StackIfEnabled(bool region) {
-  if (!(region ? g_region_stacks : g_stacks).load(std::memory_order_relaxed)) return 0;
-  return CaptureStack(2);
 }
 
 uint32_t InternString(absl::string_view s) { return Strings().Intern(s); }
@@ -351,6 +347,10 @@ class Collector {
   absl::flat_hash_map<uint64_t, format::UserTaskInfo> user_tasks_;
   absl::flat_hash_map<uint64_t, uint64_t> running_on_thread_;  // thread -> task
   absl::flat_hash_map<uintptr_t, format::Frame> symbols_;      // pc -> symbolized frame
+  uint32_t cut_stamp_ = 0;
+  std::vector<uint32_t> string_stamps_ = std::vector<uint32_t>(1 << 16);
+  std::vector<uint32_t> stack_stamps_ = std::vector<uint32_t>(1 << 14);
+  std::vector<uint32_t> label_stamps_ = std::vector<uint32_t>(1 << 16);
 
   absl::Status Activate();
   void Deactivate();
@@ -561,10 +561,8 @@ void Collector::Cut(bool final) {
       Buffer* b = ts->current.load(std::memory_order_acquire);
       if (b != nullptr && b->gen == old_gen) {
         uint32_t len = static_cast<uint32_t>(ts->pos.load(std::memory_order_relaxed) - b->data);
-        uint64_t count = ts->count.load(std::memory_order_relaxed);
         if (ts->current.compare_exchange_strong(b, nullptr, std::memory_order_acq_rel)) {
           b->len = len;
-          b->count = count;
           batches.push_back(b);
         }
         // Else the thread swapped it in its slow path and queued it itself.
@@ -609,14 +607,26 @@ void Collector::Cut(bool final) {
     return a->thread != b->thread ? a->thread < b->thread : a->seq < b->seq;
   });
   absl::flat_hash_set<uint32_t> strings, stacks, labels;
+  // Ids are dense (intern-table slots): a stamp per slot dedupes them without hashing.
+  ++cut_stamp_;
+  auto note = [&](std::vector<uint32_t>& stamps, absl::flat_hash_set<uint32_t>& set,
+                  uint64_t id) {
+    if (id == 0) return;
+    if (id < stamps.size()) {
+      if (stamps[id] == cut_stamp_) return;
+      stamps[id] = cut_stamp_;
+    }
+    set.insert(static_cast<uint32_t>(id));
+  };
   std::vector<StateEvent> state_events;
   uint64_t events = 0;
-  for (const Buffer* b : batches) {
+  for (Buffer* b : batches) {
     const char* p = b->data;
     const char* end = b->data + b->len;
     uint64_t tick = b->base_tick;
-    events += b->count;
+    b->count = 0;
     while (p < end) {
+      ++b->count;
       const auto type = static_cast<EventType>(*p++);
       const format::EventSpec& spec = format::GetEventSpec(type);
       uint64_t delta = 0;
@@ -626,9 +636,9 @@ void Collector::Cut(bool final) {
       for (int i = 0; i < spec.num_args; ++i) {
         p = format_internal::DecodeVarint(p, end, &a[i]);
         switch (spec.args[i].kind) {
-          case format::ArgKind::kString: if (a[i]) strings.insert(a[i]); break;
-          case format::ArgKind::kStack: if (a[i]) stacks.insert(a[i]); break;
-          case format::ArgKind::kLabelSet: if (a[i]) labels.insert(a[i]); break;
+          case format::ArgKind::kString: note(string_stamps_, strings, a[i]); break;
+          case format::ArgKind::kStack: note(stack_stamps_, stacks, a[i]); break;
+          case format::ArgKind::kLabelSet: note(label_stamps_, labels, a[i]); break;
           case format::ArgKind::kBytes: p += a[i]; break;
           default: break;
         }
@@ -644,6 +654,7 @@ void Collector::Cut(bool final) {
           break;
       }
     }
+    events += b->count;
   }
 
   // 6: encode. Tables describe the state at the generation's start (before its events).

@@ -13,9 +13,6 @@
 
 namespace tracer::tracer_internal {
 
-// A stack id for the caller's caller, or 0 when stacks are off (for regions: unless
-// region stacks are on). About a microsecond; call only on slow events.
-uint64_t StackIfEnabled(bool region);
 uint32_t InternString(absl::string_view s);
 absl::string_view StringById(uint32_t id);
 uint32_t InternLabelSet(absl::Span<const std::pair<absl::string_view, absl::string_view>> l);

@@ -22,7 +22,7 @@
 //
 // Memory ordering. Fast path: relaxed load of g_gen (the disabled check); relaxed store of an
 // odd seq; a compiler-only fence (the membarrier of step 2 supplies the hardware barrier);
-// relaxed load of g_gen; plain writes into the buffer; relaxed stores of pos/count; release
+// relaxed load of g_gen; plain writes into the buffer; relaxed store of pos; release
 // store of the even seq, which publishes them to the collector's acquire load in step 3.
 // Under TSan (which does not model membarrier) the odd store, the g_gen load and the
 // collector's loads are seq_cst instead: Dekker's pattern with SC atomics.
@@ -52,7 +52,7 @@ struct Buffer {
   uint64_t base_tick;  // events' first delta is from here
   uint64_t seq;        // batch sequence number of this thread within the generation
   uint32_t len;        // bytes of events; set when the buffer is handed over
-  uint64_t count;      // events; set when the buffer is handed over
+  uint64_t count;      // events; counted by the collector when it decodes the batch
   alignas(64) char data[];
 };
 
@@ -74,7 +74,6 @@ struct ThreadState {
   std::atomic<uint32_t> seq{0};          // odd while in a write section
   std::atomic<Buffer*> current{nullptr}; // exchanged by owner (slow path) and collector (cut)
   std::atomic<char*> pos{nullptr};       // next free byte of current
-  std::atomic<uint64_t> count{0};        // events in current
   std::atomic<uint32_t> name{0};         // string id of the thread's name
   // --- Owner only. ---
   char* end = nullptr;                   // current->data + capacity
@@ -113,6 +112,20 @@ ABSL_ATTRIBUTE_NOINLINE void EmitSlow(ThreadState& ts, format::EventType type,
 
 void DropNested(ThreadState& ts);
 
+// Stacks: captured (about 1 us) on slow events when g_stacks is set, on region begin when
+// g_region_stacks is set. Both are fixed while a consumer runs.
+extern std::atomic<bool> g_stacks;
+extern std::atomic<bool> g_region_stacks;
+// Interns the caller's stack; returns its id (0 if the table is full).
+ABSL_ATTRIBUTE_NOINLINE uint64_t CaptureStackId();
+inline uint64_t StackForSlowEvent() {
+  return g_stacks.load(std::memory_order_relaxed) ? CaptureStackId() : 0;
+}
+inline uint64_t StackForRegion() {
+  return ABSL_PREDICT_FALSE(g_region_stacks.load(std::memory_order_relaxed)) ? CaptureStackId()
+                                                                             : 0;
+}
+
 inline bool Enabled() { return g_gen.load(std::memory_order_relaxed) != 0; }
 
 // Writes one event of `type` with `nargs` varint arguments (and, for kBytes events, the
@@ -150,9 +163,15 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitEnabled(format::EventType type,
     }
     ts.last_tick = now;
     ts.pos.store(p, std::memory_order_relaxed);
-    ts.count.store(ts.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   ts.seq.store(s + 2, std::memory_order_release);
+}
+
+// EmitEnabled with the arguments as a parameter pack. REQUIRES: Enabled() was just true.
+template <typename... A>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitEnabledArgs(format::EventType type, A... a) {
+  const uint64_t args[sizeof...(A) + 1] = {static_cast<uint64_t>(a)..., 0};
+  EmitEnabled(type, args, static_cast<int>(sizeof...(A)));
 }
 
 // The usual entry: one relaxed load and a predictable branch when tracing is off.
