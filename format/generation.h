@@ -6,6 +6,7 @@
 #define TRACER_FORMAT_GENERATION_H_
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -147,11 +148,19 @@ class Generation {
 
   // Tick conversions with the generation's clock snapshot. Ticks before the snapshot give
   // times before it; the arithmetic is exact to the nanosecond for spans under ~292 years.
-  int64_t TickToMonoNs(uint64_t tick) const { return clock.mono_ns + TickDeltaNs(tick); }
-  int64_t TickToRealNs(uint64_t tick) const { return clock.real_ns + TickDeltaNs(tick); }
+  // Results saturate at the int64 range (a checksummed but nonsensical clock must not
+  // overflow).
+  int64_t TickToMonoNs(uint64_t tick) const { return AddSaturated(clock.mono_ns, TickDeltaNs(tick)); }
+  int64_t TickToRealNs(uint64_t tick) const { return AddSaturated(clock.real_ns, TickDeltaNs(tick)); }
   int64_t TickDeltaNs(uint64_t tick) const;
 
  private:
+  static int64_t AddSaturated(int64_t a, int64_t b) {
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+  }
+
   friend class GenerationParser;
   friend class TraceReader;
   std::string payload_;  // owns every view above

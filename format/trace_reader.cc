@@ -441,8 +441,9 @@ absl::Status TraceReader::ReadHeader() {
     return absl::InvalidArgumentError("not a tracer trace: bad magic at file offset 0");
   }
   if (*got < sizeof(h)) {
-    return absl::DataLossError(absl::StrCat("truncated file header: ", *got, " of ",
-                                            kFileHeaderSize, " bytes"));
+    return absl::DataLossError(absl::StrCat("truncated file header: file ends at file offset ",
+                                            *got, ", the header is ", kFileHeaderSize,
+                                            " bytes"));
   }
   major_ = LoadLE16(h + 8);
   minor_ = LoadLE16(h + 10);
@@ -502,14 +503,25 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
   const uint32_t raw_len = LoadLE32(h + 36);
   const uint32_t crc = LoadLE32(h + 40);
   gen->compressed = (flags & kGenFlagLz4) != 0;
+  // lz4 expands a block at most ~255-fold: a larger claim is damage, not a reason to allocate.
   if (stored_len > kMaxPayloadBytes || raw_len > kMaxPayloadBytes ||
-      (!gen->compressed && stored_len != raw_len)) {
+      (!gen->compressed && stored_len != raw_len) ||
+      (gen->compressed && raw_len > uint64_t{stored_len} * 255 + 64)) {
     return fail(absl::DataLossError(absl::StrFormat(
         "%s: implausible payload lengths (stored %d, raw %d)", where(), stored_len, raw_len)));
   }
-  std::string stored(stored_len, '\0');
-  got = ReadFull(stored.data(), stored_len);
-  if (!got.ok()) return fail(got.status());
+  // Read in growing chunks, so a truncated file claiming a huge payload costs what it holds.
+  std::string stored;
+  size_t have = 0;
+  while (have < stored_len) {
+    const size_t want = std::min<size_t>(stored_len - have, std::max<size_t>(have, 1 << 20));
+    stored.resize(have + want);
+    got = ReadFull(stored.data() + have, want);
+    if (!got.ok()) return fail(got.status());
+    have += *got;
+    if (*got < want) break;
+  }
+  got = have;
   if (*got < stored_len) {
     return fail(absl::DataLossError(absl::StrFormat(
         "%s (seq %d): truncated payload: %d of %d bytes before end of file; the generations "
@@ -584,6 +596,9 @@ bool BatchEventReader::Next(Event* e) {
     }
     return false;
   }
+  if (decoded_ == gen_->batches[batch_index_].num_events) {
+    return Fail("batch holds more events than declared", decoded_);
+  }
   const uint8_t type = static_cast<uint8_t>(*p_);
   const EventSpec* spec = FindEventSpec(type);
   if (spec == nullptr) return Fail("unknown event type", type);
@@ -638,9 +653,6 @@ bool BatchEventReader::Next(Event* e) {
   p_ = q;
   tick_ = tick;
   ++decoded_;
-  if (decoded_ > gen_->batches[batch_index_].num_events) {
-    return Fail("batch holds more events than declared", gen_->batches[batch_index_].num_events);
-  }
   return true;
 }
 
