@@ -185,7 +185,8 @@ class SampleTrace {
       const int64_t begin = g * 10'000'000, end = (g + 1) * 10'000'000;
       format::GenerationBuilder gb(g + 1);
       const uint64_t tick = TickAt(begin);
-      gb.SetClock({kTicksPerSecond, tick, MonoAt(tick), kBaseRealNs + (MonoAt(tick) - kBaseMonoNs)});
+      const int64_t mono = MonoAt(tick);
+      gb.SetClock({kTicksPerSecond, tick, mono, kBaseRealNs + (mono - kBaseMonoNs)});
       gb.SetTimeSpan(kBaseMonoNs + begin, kBaseMonoNs + end);
       AddTables(&gb);
       if (g == 2) {
@@ -289,7 +290,9 @@ class SampleTrace {
   // Every table a generation needs to stand alone: all strings and stacks, the label sets, the
   // threads, the mapping, and the state of each task and user task alive at its start.
   void AddTables(format::GenerationBuilder* gb) {
-    for (size_t i = 0; i < strings_.strings().size(); ++i) gb->AddString(i + 1, strings_.strings()[i]);
+    for (size_t i = 0; i < strings_.strings().size(); ++i) {
+      gb->AddString(i + 1, strings_.strings()[i]);
+    }
     for (const auto& [id, frames] : stacks_) gb->AddStack(id, frames);
     for (const auto& [id, labels] : label_sets_) gb->AddLabelSet(id, labels);
     for (const auto& [id, name] : thread_names_) gb->AddThread({id, name});
