@@ -3,7 +3,7 @@
 #
 # Imported targets for the layers to link:
 #   absl::*, Threads::Threads, ZLIB::ZLIB, PkgConfig::LZ4 (liblz4), PkgConfig::LIBUNWIND
-#   (libunwind), PkgConfig::LIBDW (libdw), concurrentqueue::concurrentqueue (header-only),
+#   (libunwind-generic), PkgConfig::LIBDW (libdw), concurrentqueue::concurrentqueue (header-only),
 #   GTest::gtest/gmock, benchmark::benchmark, CLI11::CLI11 (tools).
 # The installed package config finds again whatever the exported targets link (see
 # TracerInstall.cmake); a pkg-config module must be found with tracer_pkg_module() for that.
@@ -36,7 +36,7 @@ if(NOT absl_FOUND)
 endif()
 
 tracer_pkg_module(LZ4 liblz4 liblz4-dev)
-tracer_pkg_module(LIBUNWIND libunwind libunwind-dev)
+tracer_pkg_module(LIBUNWIND libunwind-generic libunwind-dev)
 tracer_pkg_module(LIBDW libdw libdw-dev)
 
 find_package(ZLIB QUIET)

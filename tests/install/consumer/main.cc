@@ -74,9 +74,15 @@ int main() {
   if (!saw_log) return Fail("the Log event did not round-trip");
 
 #ifdef TRACER_CONSUMER_HAS_TRACER
+  // Links the runtime (and through it libunwind, abseil's symbolizer, ...).
+  if (tracer::IsTracing()) return Fail("tracing before anything started it");
   std::printf("consumer: linked tracer::tracer\n");
 #endif
 #ifdef TRACER_CONSUMER_HAS_RECORDER
+  {
+    tracer::FlightRecorder recorder(tracer::FlightRecorderConfig{});
+    if (recorder.Enabled()) return Fail("a recorder enabled before Start()");
+  }
   std::printf("consumer: linked tracer::recorder\n");
 #endif
   std::printf("consumer: ok (%d events round-tripped)\n", num_events);
