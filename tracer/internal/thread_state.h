@@ -103,7 +103,9 @@ struct ThreadState {
 };
 
 extern std::atomic<uint32_t> g_gen;
-extern constinit thread_local ThreadState t_state;
+// initial-exec: one %fs-relative access, no __tls_get_addr call, even in PIC code (the library
+// must then be linked at start-up, not dlopen()ed late, which is how tracers are used).
+extern constinit thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));
 
 // Out of line: registration, buffer hand-over, drops. Writes the event (or drops it).
 ABSL_ATTRIBUTE_NOINLINE void EmitSlow(ThreadState& ts, format::EventType type,
