@@ -9,6 +9,7 @@ packages=(
   cmake make g++ pkg-config
   libabsl-dev liblz4-dev zlib1g-dev libconcurrentqueue-dev libunwind-dev libdw-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
+  jq  # tests/tools parses tracetool's JSON output
   clang libclang-rt-14-dev  # fuzzers (libFuzzer)
 )
 
