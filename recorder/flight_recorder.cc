@@ -79,7 +79,8 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
     }
   }
 
-  // Streams the retained generations to `sink`. REQUIRES: dump_mu_ held by the caller.
+  // Streams the retained generations to `sink`. REQUIRES: the recorder's mu_ held (one dump
+  // at a time).
   absl::StatusOr<uint64_t> Dump(Sink& sink, DumpStats* stats) {
     std::vector<Entry> entries;
     uint64_t first_pinned;
@@ -146,8 +147,6 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
     return s;
   }
 
-  std::mutex dump_mu_;  // serializes dumps, and Stop against a dump
-
  private:
   static constexpr uint64_t kNoPin = UINT64_MAX;
   uint64_t head() const { return head_.load(std::memory_order_relaxed); }
@@ -187,13 +186,17 @@ FlightRecorder::~FlightRecorder() {
   if (Enabled()) (void)Stop();
 }
 
-bool FlightRecorder::Enabled() const { return ring_ != nullptr; }
+bool FlightRecorder::Enabled() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return ring_ != nullptr;
+}
 
 absl::Duration GenerationPeriodFor(absl::Duration min_age) {
   return std::clamp(min_age / 10, absl::Milliseconds(5), absl::Seconds(2));
 }
 
 absl::Status FlightRecorder::Start() {
+  std::lock_guard<std::mutex> l(mu_);
   if (ring_ != nullptr) return absl::FailedPreconditionError("flight recorder already running");
   if (config_.max_bytes < kMinMaxBytes) {
     return absl::InvalidArgumentError(
@@ -234,8 +237,8 @@ absl::Status FlightRecorder::Start() {
 }
 
 absl::Status FlightRecorder::Stop() {
+  std::lock_guard<std::mutex> l(mu_);  // a dump in progress finishes first
   if (ring_ == nullptr) return absl::FailedPreconditionError("flight recorder is not running");
-  std::lock_guard<std::mutex> dump(ring_->dump_mu_);  // a dump in progress finishes first
   absl::Status s = tracer_internal::RemoveConsumer(ring_.get());
   ring_.reset();
   g_recorder_running = false;
@@ -243,16 +246,16 @@ absl::Status FlightRecorder::Stop() {
 }
 
 absl::StatusOr<uint64_t> FlightRecorder::WriteTo(Sink& sink, DumpStats* stats) {
+  std::lock_guard<std::mutex> l(mu_);
   if (ring_ == nullptr) {
     return absl::FailedPreconditionError("flight recorder is not running (call Start first)");
   }
-  std::lock_guard<std::mutex> dump(ring_->dump_mu_);
   if (absl::Status s = tracer_internal::CutGeneration(); !s.ok()) return s;
   return ring_->Dump(sink, stats);
 }
 
 absl::StatusOr<uint64_t> FlightRecorder::WriteTo(const std::string& path, DumpStats* stats) {
-  if (ring_ == nullptr) {
+  if (!Enabled()) {
     return absl::FailedPreconditionError("flight recorder is not running (call Start first)");
   }
   absl::StatusOr<std::unique_ptr<FdSink>> sink = FdSink::Create(path);
@@ -266,6 +269,7 @@ absl::StatusOr<uint64_t> FlightRecorder::WriteTo(int fd, DumpStats* stats) {
 }
 
 RecorderStats FlightRecorder::Stats() const {
+  std::lock_guard<std::mutex> l(mu_);
   if (ring_ == nullptr) return {};
   RecorderStats s = ring_->Stats();
   s.generation_period = GenerationPeriodFor(config_.min_age);

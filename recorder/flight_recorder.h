@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -87,8 +88,11 @@ class FlightRecorder {
  private:
   class Ring;
   const FlightRecorderConfig config_;
-  std::unique_ptr<Ring> ring_;  // non-null while running
-  size_t pool_bytes_ = 0;
+  // Held for the whole of Start, Stop and WriteTo: dumps are serialized, and Stop waits for a
+  // dump in progress (so the ring never disappears under one).
+  mutable std::mutex mu_;
+  std::unique_ptr<Ring> ring_;  // non-null while running; guarded by mu_
+  size_t pool_bytes_ = 0;       // guarded by mu_
 };
 
 }  // namespace tracer
