@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "format/constants.h"
@@ -565,12 +567,48 @@ absl::Status ValidateGeneration(const Generation& gen) {
   return absl::OkStatus();
 }
 
+// What the decoder needs per type byte, flattened from the event table so the per-event path
+// makes no call and chases no pointer into EventSpec.
+struct DecodeTypeInfo {
+  bool valid = false;
+  uint8_t num_args = 0;
+  bool plain = false;  // every argument is kId or kUint: nothing to check but the varint
+  ArgKind kinds[kMaxEventArgs] = {};
+};
+
+namespace {
+
+const DecodeTypeInfo* DecodeTypeInfos() {
+  static const DecodeTypeInfo* const table = [] {
+    auto* t = new DecodeTypeInfo[256];
+    for (int i = 0; i < 256; ++i) {
+      const EventSpec* spec = FindEventSpec(static_cast<uint8_t>(i));
+      if (spec == nullptr) continue;
+      t[i].valid = true;
+      t[i].num_args = static_cast<uint8_t>(spec->num_args);
+      t[i].plain = true;
+      for (int a = 0; a < spec->num_args; ++a) {
+        t[i].kinds[a] = spec->args[a].kind;
+        if (spec->args[a].kind != ArgKind::kId && spec->args[a].kind != ArgKind::kUint) {
+          t[i].plain = false;
+        }
+      }
+    }
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
 BatchEventReader::BatchEventReader(const Generation& gen, size_t batch_index)
-    : gen_(&gen), batch_index_(batch_index) {
+    : gen_(&gen), types_(DecodeTypeInfos()), batch_index_(batch_index) {
   const Batch& b = gen.batches[batch_index];
   begin_ = p_ = b.events.data();
   end_ = begin_ + b.events.size();
   tick_ = b.base_tick;
+  thread_ = b.thread;
+  num_events_ = b.num_events;
 }
 
 bool BatchEventReader::Fail(const char* what, uint64_t detail) {
@@ -588,67 +626,95 @@ bool BatchEventReader::Fail(const char* what, uint64_t detail) {
   return false;
 }
 
-bool BatchEventReader::Next(Event* e) {
+bool BatchEventReader::PeekTick(uint64_t* tick) const {
   if (p_ >= end_) {
-    if (status_.ok() && decoded_ != gen_->batches[batch_index_].num_events) {
-      return Fail("batch ends early: events decoded vs declared",
-                  gen_->batches[batch_index_].num_events);
+    *tick = tick_;
+    return status_.ok() && decoded_ != num_events_;  // Next() reports the shortfall
+  }
+  uint64_t delta;
+  const char* q = DecodeVarint(p_ + 1, end_, &delta);
+  *tick = q == nullptr || delta > UINT64_MAX - tick_ ? tick_ : tick_ + delta;
+  return true;
+}
+
+// The end of the batch, or more events than declared.
+bool BatchEventReader::NextSlow(Event* e) {
+  (void)e;
+  if (p_ >= end_) {
+    if (status_.ok() && decoded_ != num_events_) {
+      return Fail("batch ends early: events decoded vs declared", num_events_);
     }
     return false;
   }
-  if (decoded_ == gen_->batches[batch_index_].num_events) {
-    return Fail("batch holds more events than declared", decoded_);
-  }
+  return Fail("batch holds more events than declared", decoded_);
+}
+
+// Hot path: every check stays, but the common event (known type, one-byte varints, ids that
+// resolve) goes through without a call or a table walk.
+bool BatchEventReader::Next(Event* e) {
+  if (ABSL_PREDICT_FALSE(p_ >= end_ || decoded_ == num_events_)) return NextSlow(e);
   const uint8_t type = static_cast<uint8_t>(*p_);
-  const EventSpec* spec = FindEventSpec(type);
-  if (spec == nullptr) return Fail("unknown event type", type);
+  const DecodeTypeInfo& info = types_[type];
+  if (ABSL_PREDICT_FALSE(!info.valid)) return Fail("unknown event type", type);
   const char* q = p_ + 1;
   uint64_t delta;
   q = DecodeVarint(q, end_, &delta);
-  if (q == nullptr) return Fail("bad timestamp varint in event of type", type);
-  if (delta > UINT64_MAX - tick_) return Fail("timestamp overflows, delta", delta);
+  if (ABSL_PREDICT_FALSE(q == nullptr)) return Fail("bad timestamp varint in event of type", type);
+  if (ABSL_PREDICT_FALSE(delta > UINT64_MAX - tick_)) return Fail("timestamp overflows, delta", delta);
   const uint64_t tick = tick_ + delta;
   e->type = static_cast<EventType>(type);
-  e->thread = gen_->batches[batch_index_].thread;
+  e->thread = thread_;
   e->tick = tick;
   e->bytes = {};
-  for (int i = 0; i < spec->num_args; ++i) {
-    uint64_t v;
-    q = DecodeVarint(q, end_, &v);
-    if (q == nullptr) return Fail("truncated or bad argument varint, argument", i);
-    switch (spec->args[i].kind) {
-      case ArgKind::kId:
-      case ArgKind::kUint:
-        break;
-      case ArgKind::kSint:
-        v = static_cast<uint64_t>(UnZigZag(v));
-        break;
-      case ArgKind::kString:
-        if (!gen_->HasString(v)) return Fail("undefined string id", v);
-        break;
-      case ArgKind::kStack:
-        if (v != 0 && gen_->FindStack(v) == nullptr) return Fail("undefined stack id", v);
-        break;
-      case ArgKind::kLabelSet:
-        if (v != 0 && gen_->FindLabelSet(v) == nullptr) return Fail("undefined label set", v);
-        break;
-      case ArgKind::kReason:
-        if (v >= static_cast<uint64_t>(BlockReason::kNumBlockReasons)) {
-          return Fail("invalid block reason", v);
-        }
-        break;
-      case ArgKind::kPhaseFlags:
-        if ((v & ~static_cast<uint64_t>(kPhaseKnownFlags)) != 0) {
-          return Fail("unknown phase flags", v);
-        }
-        break;
-      case ArgKind::kBytes:
-        if (v > static_cast<uint64_t>(end_ - q)) return Fail("inline bytes overrun, length", v);
-        e->bytes = absl::string_view(q, v);
-        q += v;
-        break;
+  const int n = info.num_args;
+  if (info.plain) {
+    for (int i = 0; i < n; ++i) {
+      q = DecodeVarint(q, end_, &e->args[i]);
+      if (ABSL_PREDICT_FALSE(q == nullptr)) {
+        return Fail("truncated or bad argument varint, argument", i);
+      }
     }
-    e->args[i] = v;
+  } else {
+    for (int i = 0; i < n; ++i) {
+      uint64_t v;
+      q = DecodeVarint(q, end_, &v);
+      if (ABSL_PREDICT_FALSE(q == nullptr)) {
+        return Fail("truncated or bad argument varint, argument", i);
+      }
+      switch (info.kinds[i]) {
+        case ArgKind::kId:
+        case ArgKind::kUint:
+          break;
+        case ArgKind::kSint:
+          v = static_cast<uint64_t>(UnZigZag(v));
+          break;
+        case ArgKind::kString:
+          if (!gen_->HasString(v)) return Fail("undefined string id", v);
+          break;
+        case ArgKind::kStack:
+          if (v != 0 && gen_->FindStack(v) == nullptr) return Fail("undefined stack id", v);
+          break;
+        case ArgKind::kLabelSet:
+          if (v != 0 && gen_->FindLabelSet(v) == nullptr) return Fail("undefined label set", v);
+          break;
+        case ArgKind::kReason:
+          if (v >= static_cast<uint64_t>(BlockReason::kNumBlockReasons)) {
+            return Fail("invalid block reason", v);
+          }
+          break;
+        case ArgKind::kPhaseFlags:
+          if ((v & ~static_cast<uint64_t>(kPhaseKnownFlags)) != 0) {
+            return Fail("unknown phase flags", v);
+          }
+          break;
+        case ArgKind::kBytes:
+          if (v > static_cast<uint64_t>(end_ - q)) return Fail("inline bytes overrun, length", v);
+          e->bytes = absl::string_view(q, v);
+          q += v;
+          break;
+      }
+      e->args[i] = v;
+    }
   }
   p_ = q;
   tick_ = tick;
@@ -659,52 +725,70 @@ bool BatchEventReader::Next(Event* e) {
 MergedGenerationReader::MergedGenerationReader(const Generation& gen) : gen_(&gen) {
   readers_.reserve(gen.batches.size());
   heap_.reserve(gen.batches.size());
+  // Batches of one thread follow each other in time, so only about one per thread is in the
+  // heap at once: the others wait in `pending_` (sorted once) until the merge reaches them.
   for (size_t i = 0; i < gen.batches.size(); ++i) {
     readers_.emplace_back(gen, i);
-    Head h;
-    h.batch = static_cast<uint32_t>(i);
-    if (readers_.back().Next(&h.event)) {
-      heap_.push_back(h);
-    } else if (!readers_.back().status().ok()) {
-      status_ = readers_.back().status();
-      heap_.clear();
-      return;
-    }
+    uint64_t tick;
+    if (readers_.back().PeekTick(&tick)) pending_.push_back(static_cast<Head>(tick) << 32 | i);
   }
-  for (size_t i = heap_.size() / 2; i-- > 0;) SiftDown(i);
+  std::sort(pending_.begin(), pending_.end(), std::greater<Head>());
 }
 
-void MergedGenerationReader::SiftDown(size_t i) {
-  const size_t n = heap_.size();
-  auto less = [&](size_t a, size_t b) {
-    const Head& x = heap_[a];
-    const Head& y = heap_[b];
-    return x.event.tick != y.event.tick ? x.event.tick < y.event.tick : x.batch < y.batch;
-  };
-  for (;;) {
-    size_t l = 2 * i + 1;
-    if (l >= n) return;
-    size_t m = (l + 1 < n && less(l + 1, l)) ? l + 1 : l;
-    if (!less(m, i)) return;
-    std::swap(heap_[i], heap_[m]);
-    i = m;
+void MergedGenerationReader::Push(Head h) {
+  size_t i = heap_.size();
+  heap_.push_back(h);
+  while (i > 0) {
+    const size_t parent = (i - 1) / 2;
+    if (heap_[parent] <= h) break;
+    heap_[i] = heap_[parent];
+    i = parent;
   }
+  heap_[i] = h;
+}
+
+// Restores the heap after heap_[0] grew: moves a hole down instead of swapping.
+// The child choice is computed without a branch (interleaved threads make it a coin flip).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void MergedGenerationReader::SiftDown() {
+  const size_t n = heap_.size();
+  Head* h = heap_.data();
+  const Head x = h[0];
+  size_t i = 0;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n) c += static_cast<size_t>(h[c + 1] < h[c]);
+    const Head child = h[c];
+    if (x <= child) break;
+    h[i] = child;
+    i = c;
+  }
+  h[i] = x;
 }
 
 bool MergedGenerationReader::Next(Event* e) {
+  while (!pending_.empty() && (heap_.empty() || pending_.back() < heap_[0])) {
+    Push(pending_.back());
+    pending_.pop_back();
+  }
   if (heap_.empty()) return false;
-  *e = heap_[0].event;
-  BatchEventReader& r = readers_[heap_[0].batch];
-  if (!r.Next(&heap_[0].event)) {
-    if (!r.status().ok()) {
-      status_ = r.status();
-      heap_.clear();
-      return false;
-    }
+  const uint32_t batch = static_cast<uint32_t>(heap_[0]);
+  BatchEventReader& r = readers_[batch];
+  if (!r.Next(e)) {  // PeekTick promised an event or an error: this is the error
+    status_ = r.status();
+    heap_.clear();
+    pending_.clear();
+    return false;
+  }
+  uint64_t tick;
+  if (r.PeekTick(&tick)) {
+    heap_[0] = static_cast<Head>(tick) << 32 | batch;
+  } else {
     heap_[0] = heap_.back();
     heap_.pop_back();
+    if (heap_.empty()) return true;
   }
-  if (!heap_.empty()) SiftDown(0);
+  SiftDown();
   return true;
 }
 

@@ -75,30 +75,41 @@ class TraceReader {
 // generation's tables. TraceReader::Next calls it unless told not to.
 absl::Status ValidateGeneration(const Generation& gen);
 
+struct DecodeTypeInfo;  // per type byte: what the decoder checks (trace_reader.cc)
+
 // Decodes the events of one batch, in order. The generation must outlive the reader.
 class BatchEventReader {
  public:
   BatchEventReader(const Generation& gen, size_t batch_index);
   // Fills `e` and returns true, or returns false at the end or on an error (see status()).
   bool Next(Event* e);
+  // True if Next() has something to say (an event, or the error it will report), with the
+  // tick of that event (or of the last one, if the next is malformed) in `tick`. False at a
+  // clean end and after an error. Does not consume anything.
+  bool PeekTick(uint64_t* tick) const;
   const absl::Status& status() const { return status_; }
   uint64_t next_tick_hint() const { return tick_; }
 
  private:
   bool Fail(const char* what, uint64_t detail);
+  bool NextSlow(Event* e);
 
   const Generation* gen_;
+  const DecodeTypeInfo* types_;
   size_t batch_index_;
   const char* begin_;
   const char* p_;
   const char* end_;
   uint64_t tick_;
+  uint64_t thread_;
+  uint64_t num_events_;
   uint64_t decoded_ = 0;
   absl::Status status_;
 };
 
 // All events of one generation, merged across batches in tick order (ties: batch order, which
-// is thread, then batch seq).
+// is thread, then batch seq). An error in any batch ends the stream when the merge reaches the
+// bad event.
 class MergedGenerationReader {
  public:
   explicit MergedGenerationReader(const Generation& gen);
@@ -106,15 +117,17 @@ class MergedGenerationReader {
   const absl::Status& status() const { return status_; }
 
  private:
-  struct Head {
-    Event event;
-    uint32_t batch;
-  };
-  void SiftDown(size_t i);
+  // (tick << 32 | batch index) of each batch's next event: one compare orders by tick, then
+  // batch. Events are decoded straight into the caller's Event, never copied through the heap.
+  using Head = unsigned __int128;
+  void SiftDown();
+  void Push(Head h);
+
 
   const Generation* gen_;
   std::vector<BatchEventReader> readers_;
-  std::vector<Head> heap_;
+  std::vector<Head> heap_;     // batches whose first event the merge has reached
+  std::vector<Head> pending_;  // the others, largest key first; a key is final until pushed
   absl::Status status_;
 };
 
