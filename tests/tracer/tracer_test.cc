@@ -84,6 +84,12 @@ TEST_F(TracerTest, EveryEventOfEveryThreadIsReadBackOnceInOrder) {
     });
   }
   for (auto& th : threads) th.join();  // all exit before StopTrace
+  // Let the collector seal at least one generation on its own (a loaded machine may finish
+  // the loop above inside one period), so the capture spans several.
+  const uint64_t gens = GetTracerStats().generations;
+  for (int i = 0; i < 5000 && GetTracerStats().generations < gens + 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   ASSERT_TRUE(StopTrace().ok());
 
   auto rb = ReadTrace(sink.Release());
