@@ -207,7 +207,8 @@ TEST_F(TracerTest, EachGenerationAloneNamesItsStringsStacksAndTaskStates) {
   hooks::TaskBlock(blocked, BlockReason::kChannel, &blocked);
   Task user = NewTask("outer-request");
   static const Name kTick("tick");
-  for (int i = 0; i < 40; ++i) {
+  const uint64_t gens = GetTracerStats().generations;
+  for (int i = 0; i < 40 || (GetTracerStats().generations < gens + 5 && i < 5000); ++i) {
     hooks::Counter(kTick, i);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
