@@ -129,7 +129,7 @@ class Region {
   Region& operator=(Region&&) = delete;
   Region(const Region&) = delete;
   ~Region() { End(); }
-  void End() {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void End() {
     if (!active_) return;
     active_ = false;
     tracer_internal::Emit(format::EventType::kRegionEnd, task_, name_);
@@ -146,7 +146,7 @@ class Region {
 };
 
 // The common path of StartRegion: inline, so disabled costs one load and a branch.
-inline Region StartRegionWithId(uint64_t task, uint32_t name) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline Region StartRegionWithId(uint64_t task, uint32_t name) {
   if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return Region();
   tracer_internal::Emit(format::EventType::kRegionBegin, task, name,
                         tracer_internal::StackForRegion());

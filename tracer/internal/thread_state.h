@@ -157,6 +157,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitEnabled(format::EventType type,
     if (ABSL_PREDICT_FALSE(now < ts.last_tick)) now = ts.last_tick;
     *p++ = static_cast<char>(type);
     p = format_internal::EncodeVarint(p, now - ts.last_tick);
+#pragma GCC unroll 6
     for (int i = 0; i < nargs; ++i) p = format_internal::EncodeVarint(p, args[i]);
     if (has_bytes) {
       p = format_internal::EncodeVarint(p, nbytes);
