@@ -1,7 +1,7 @@
 // Writes the runtime-made fuzz seeds: a StartTrace capture (3 threads, 2 ms generations) and a
 // compressed flight-recorder dump. Usage: make_runtime_seeds CAPTURE DUMP
-//   build/tests/tracer/make_runtime_seeds tests/fuzz/corpus/valid_runtime_capture \
-//       tests/fuzz/corpus/valid_recorder_dump
+//   build/tests/tracer/make_runtime_seeds tests/fuzz/corpus/valid_runtime_capture
+//   tests/fuzz/corpus/valid_recorder_dump  (both on one command line)
 #include <thread>
 #include <vector>
 #include "recorder/flight_recorder.h"
