@@ -105,8 +105,11 @@ TEST(FlightRecorderTest, FloodStaysWithinMaxBytesAndDumpIsContiguousOrCounted) {
   ASSERT_TRUE(fr.Start().ok());
   Load load(2, absl::ZeroDuration());
   size_t rss_peak = 0;
-  for (int i = 0; i < 20; ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
+  // Flood until the ring has wrapped (at least 1 s; a loaded machine may need longer).
+  const absl::Time start = absl::Now();
+  while (absl::Now() - start < absl::Seconds(1) ||
+         (fr.Stats().generations_evicted == 0 && absl::Now() - start < absl::Seconds(60))) {
+    absl::SleepFor(absl::Milliseconds(50));
     rss_peak = std::max(rss_peak, ResidentBytes());
   }
   StringSink sink;
