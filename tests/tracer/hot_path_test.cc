@@ -36,6 +36,20 @@ void* operator new(std::size_t n, std::align_val_t a) {
   if (posix_memalign(&p, align, n == 0 ? 1 : n) == 0) return p;
   throw std::bad_alloc();
 }
+// The nothrow forms too (std::stable_sort's temporary buffer uses them): every allocation in
+// this binary must come from malloc, since every delete below frees with free().
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  ++t_news;
+  return std::malloc(n == 0 ? 1 : n);
+}
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  ++t_news;
+  void* p = nullptr;
+  const std::size_t align = std::max(static_cast<std::size_t>(a), sizeof(void*));
+  return posix_memalign(&p, align, n == 0 ? 1 : n) == 0 ? p : nullptr;
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
