@@ -6,9 +6,11 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <utility>
 
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
@@ -567,6 +569,16 @@ absl::Status ValidateGeneration(const Generation& gen) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// A decoder unrolled at compile time for one argument shape, for events far enough from the
+// end of their batch (see kFastMargin). Returns the end of the event, or nullptr if anything
+// is wrong with it (the generic path then decodes it again and reports exactly what).
+using ShapeDecoder = const char* (*)(const Generation& gen, const char* q, const char* end,
+                                     Event* e);
+
+}  // namespace
+
 // What the decoder needs per type byte, flattened from the event table so the per-event path
 // makes no call and chases no pointer into EventSpec.
 struct DecodeTypeInfo {
@@ -574,9 +586,108 @@ struct DecodeTypeInfo {
   uint8_t num_args = 0;
   bool plain = false;  // every argument is kId or kUint: nothing to check but the varint
   ArgKind kinds[kMaxEventArgs] = {};
+  ShapeDecoder fast = nullptr;  // if the event table's shape for this type has one
 };
 
 namespace {
+
+// The argument shapes of the event table (kUint is decoded as kId: neither is checked). A
+// type whose shape is not here decodes through the generic loop, only slower: this list is
+// a speed-up, not a second copy of the format.
+struct Shape {
+  int n;
+  ArgKind kinds[kMaxEventArgs];
+};
+using K = ArgKind;
+constexpr Shape kShapes[] = {
+    {0, {}},
+    {1, {K::kId}},
+    {2, {K::kId, K::kId}},
+    {3, {K::kId, K::kId, K::kId}},
+    {1, {K::kString}},
+    {2, {K::kId, K::kString}},
+    {2, {K::kString, K::kStack}},
+    {2, {K::kString, K::kPhaseFlags}},
+    {2, {K::kString, K::kSint}},
+    {2, {K::kId, K::kStack}},
+    {2, {K::kId, K::kLabelSet}},
+    {3, {K::kId, K::kString, K::kStack}},
+    {3, {K::kId, K::kString, K::kBytes}},
+    {4, {K::kId, K::kReason, K::kId, K::kStack}},
+    {4, {K::kId, K::kId, K::kString, K::kStack}},
+    {5, {K::kId, K::kId, K::kId, K::kId, K::kStack}},
+    {5, {K::kId, K::kId, K::kString, K::kLabelSet, K::kStack}},
+};
+constexpr size_t kNumShapes = sizeof(kShapes) / sizeof(kShapes[0]);
+
+template <size_t S, size_t I>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DecodeShapeArg(const Generation& gen, const char*& q,
+                                                        const char* end, Event* e) {
+  constexpr ArgKind kind = kShapes[S].kinds[I];
+  uint64_t v;
+  q = format_internal::DecodeVarintFast(q, &v);
+  if (ABSL_PREDICT_FALSE(q == nullptr)) return false;
+  if constexpr (kind == ArgKind::kSint) {
+    v = static_cast<uint64_t>(UnZigZag(v));
+  } else if constexpr (kind == ArgKind::kString) {
+    if (ABSL_PREDICT_FALSE(!gen.HasString(v))) return false;
+  } else if constexpr (kind == ArgKind::kStack) {
+    if (ABSL_PREDICT_FALSE(v != 0 && gen.FindStack(v) == nullptr)) return false;
+  } else if constexpr (kind == ArgKind::kLabelSet) {
+    if (ABSL_PREDICT_FALSE(v != 0 && gen.FindLabelSet(v) == nullptr)) return false;
+  } else if constexpr (kind == ArgKind::kReason) {
+    if (ABSL_PREDICT_FALSE(v >= static_cast<uint64_t>(BlockReason::kNumBlockReasons))) {
+      return false;
+    }
+  } else if constexpr (kind == ArgKind::kPhaseFlags) {
+    if (ABSL_PREDICT_FALSE((v & ~static_cast<uint64_t>(kPhaseKnownFlags)) != 0)) return false;
+  } else if constexpr (kind == ArgKind::kBytes) {
+    if (ABSL_PREDICT_FALSE(v > static_cast<uint64_t>(end - q))) return false;
+    e->bytes = absl::string_view(q, v);
+    q += v;
+  }
+  e->args[I] = v;
+  return true;
+}
+
+template <size_t S, size_t... I>
+const char* DecodeShapeImpl([[maybe_unused]] const Generation& gen, const char* q,
+                            [[maybe_unused]] const char* end, Event* e,
+                            std::index_sequence<I...>) {
+  e->bytes = {};
+  if (!(DecodeShapeArg<S, I>(gen, q, end, e) && ...)) return nullptr;
+  return q;
+}
+
+template <size_t S>
+const char* DecodeShape(const Generation& gen, const char* q, const char* end, Event* e) {
+  return DecodeShapeImpl<S>(gen, q, end, e, std::make_index_sequence<kShapes[S].n>());
+}
+
+template <size_t... S>
+constexpr std::array<ShapeDecoder, kNumShapes> ShapeDecoders(std::index_sequence<S...>) {
+  return {&DecodeShape<S>...};
+}
+
+ShapeDecoder FindShapeDecoder(const EventSpec& spec) {
+  static constexpr std::array<ShapeDecoder, kNumShapes> kDecoders =
+      ShapeDecoders(std::make_index_sequence<kNumShapes>());
+  for (size_t s = 0; s < kNumShapes; ++s) {
+    if (kShapes[s].n != spec.num_args) continue;
+    bool match = true;
+    for (int a = 0; a < spec.num_args; ++a) {
+      const ArgKind k = spec.args[a].kind == ArgKind::kUint ? ArgKind::kId : spec.args[a].kind;
+      match = match && k == kShapes[s].kinds[a];
+    }
+    if (match) return kDecoders[s];
+  }
+  return nullptr;
+}
+
+// An event starting at least this far before the end of its batch has all its varints (the
+// delta and up to kMaxEventArgs arguments, at most ten bytes each, after the type byte), plus
+// the eight bytes DecodeVarintLong loads, readable without bounds checks.
+constexpr ptrdiff_t kFastMargin = 1 + (1 + kMaxEventArgs) * format_internal::kMaxVarintBytes + 8;
 
 const DecodeTypeInfo* DecodeTypeInfos() {
   static const DecodeTypeInfo* const table = [] {
@@ -593,6 +704,7 @@ const DecodeTypeInfo* DecodeTypeInfos() {
           t[i].plain = false;
         }
       }
+      t[i].fast = FindShapeDecoder(*spec);
     }
     return t;
   }();
@@ -649,146 +761,385 @@ bool BatchEventReader::NextSlow(Event* e) {
   return Fail("batch holds more events than declared", decoded_);
 }
 
-// Hot path: every check stays, but the common event (known type, one-byte varints, ids that
-// resolve) goes through without a call or a table walk.
-bool BatchEventReader::Next(Event* e) {
+template <bool kFast>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* BatchEventReader::DecodeArgs(
+    const DecodeTypeInfo& info, const char* q, Event* e) {
+  if constexpr (kFast) {
+    if (ABSL_PREDICT_TRUE(info.fast != nullptr)) {
+      const char* r = info.fast(*gen_, q, end_, e);
+      if (ABSL_PREDICT_TRUE(r != nullptr)) return r;
+      return DecodeArgs<false>(info, q, e);  // to report exactly what is wrong
+    }
+  }
+  auto varint = [&](const char* at, uint64_t* v) {
+    return kFast ? format_internal::DecodeVarintFast(at, v) : DecodeVarint(at, end_, v);
+  };
+  const int n = info.num_args;
+  e->bytes = {};
+  if (info.plain) {
+    for (int i = 0; i < n; ++i) {
+      q = varint(q, &e->args[i]);
+      if (ABSL_PREDICT_FALSE(q == nullptr)) {
+        Fail("truncated or bad argument varint, argument", i);
+        return nullptr;
+      }
+    }
+    return q;
+  }
+  for (int i = 0; i < n; ++i) {
+    uint64_t v;
+    q = varint(q, &v);
+    if (ABSL_PREDICT_FALSE(q == nullptr)) {
+      Fail("truncated or bad argument varint, argument", i);
+      return nullptr;
+    }
+    switch (info.kinds[i]) {
+      case ArgKind::kId:
+      case ArgKind::kUint:
+        break;
+      case ArgKind::kSint:
+        v = static_cast<uint64_t>(UnZigZag(v));
+        break;
+      case ArgKind::kString:
+        if (ABSL_PREDICT_FALSE(!gen_->HasString(v))) {
+          Fail("undefined string id", v);
+          return nullptr;
+        }
+        break;
+      case ArgKind::kStack:
+        if (ABSL_PREDICT_FALSE(v != 0 && gen_->FindStack(v) == nullptr)) {
+          Fail("undefined stack id", v);
+          return nullptr;
+        }
+        break;
+      case ArgKind::kLabelSet:
+        if (ABSL_PREDICT_FALSE(v != 0 && gen_->FindLabelSet(v) == nullptr)) {
+          Fail("undefined label set", v);
+          return nullptr;
+        }
+        break;
+      case ArgKind::kReason:
+        if (ABSL_PREDICT_FALSE(v >= static_cast<uint64_t>(BlockReason::kNumBlockReasons))) {
+          Fail("invalid block reason", v);
+          return nullptr;
+        }
+        break;
+      case ArgKind::kPhaseFlags:
+        if (ABSL_PREDICT_FALSE((v & ~static_cast<uint64_t>(kPhaseKnownFlags)) != 0)) {
+          Fail("unknown phase flags", v);
+          return nullptr;
+        }
+        break;
+      case ArgKind::kBytes:
+        if (ABSL_PREDICT_FALSE(v > static_cast<uint64_t>(end_ - q))) {
+          Fail("inline bytes overrun, length", v);
+          return nullptr;
+        }
+        e->bytes = absl::string_view(q, v);
+        q += v;
+        break;
+    }
+    e->args[i] = v;
+  }
+  return q;
+}
+
+// Hot path: every check stays, but the common event (known type, short varints, ids that
+// resolve) goes through without a call or a table walk, and without bounds checks per varint
+// when the event starts far enough from the end of its batch.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool BatchEventReader::NextImpl(Event* e) {
   if (ABSL_PREDICT_FALSE(p_ >= end_ || decoded_ == num_events_)) return NextSlow(e);
   const uint8_t type = static_cast<uint8_t>(*p_);
   const DecodeTypeInfo& info = types_[type];
   if (ABSL_PREDICT_FALSE(!info.valid)) return Fail("unknown event type", type);
-  const char* q = p_ + 1;
+  const bool fast = end_ - p_ >= kFastMargin;
   uint64_t delta;
-  q = DecodeVarint(q, end_, &delta);
+  const char* q = fast ? format_internal::DecodeVarintFast(p_ + 1, &delta)
+                       : DecodeVarint(p_ + 1, end_, &delta);
   if (ABSL_PREDICT_FALSE(q == nullptr)) return Fail("bad timestamp varint in event of type", type);
   if (ABSL_PREDICT_FALSE(delta > UINT64_MAX - tick_)) return Fail("timestamp overflows, delta", delta);
   const uint64_t tick = tick_ + delta;
   e->type = static_cast<EventType>(type);
   e->thread = thread_;
   e->tick = tick;
-  e->bytes = {};
-  const int n = info.num_args;
-  if (info.plain) {
-    for (int i = 0; i < n; ++i) {
-      q = DecodeVarint(q, end_, &e->args[i]);
-      if (ABSL_PREDICT_FALSE(q == nullptr)) {
-        return Fail("truncated or bad argument varint, argument", i);
-      }
-    }
-  } else {
-    for (int i = 0; i < n; ++i) {
-      uint64_t v;
-      q = DecodeVarint(q, end_, &v);
-      if (ABSL_PREDICT_FALSE(q == nullptr)) {
-        return Fail("truncated or bad argument varint, argument", i);
-      }
-      switch (info.kinds[i]) {
-        case ArgKind::kId:
-        case ArgKind::kUint:
-          break;
-        case ArgKind::kSint:
-          v = static_cast<uint64_t>(UnZigZag(v));
-          break;
-        case ArgKind::kString:
-          if (!gen_->HasString(v)) return Fail("undefined string id", v);
-          break;
-        case ArgKind::kStack:
-          if (v != 0 && gen_->FindStack(v) == nullptr) return Fail("undefined stack id", v);
-          break;
-        case ArgKind::kLabelSet:
-          if (v != 0 && gen_->FindLabelSet(v) == nullptr) return Fail("undefined label set", v);
-          break;
-        case ArgKind::kReason:
-          if (v >= static_cast<uint64_t>(BlockReason::kNumBlockReasons)) {
-            return Fail("invalid block reason", v);
-          }
-          break;
-        case ArgKind::kPhaseFlags:
-          if ((v & ~static_cast<uint64_t>(kPhaseKnownFlags)) != 0) {
-            return Fail("unknown phase flags", v);
-          }
-          break;
-        case ArgKind::kBytes:
-          if (v > static_cast<uint64_t>(end_ - q)) return Fail("inline bytes overrun, length", v);
-          e->bytes = absl::string_view(q, v);
-          q += v;
-          break;
-      }
-      e->args[i] = v;
-    }
-  }
+  q = fast ? DecodeArgs<true>(info, q, e) : DecodeArgs<false>(info, q, e);
+  if (ABSL_PREDICT_FALSE(q == nullptr)) return false;
   p_ = q;
   tick_ = tick;
   ++decoded_;
   return true;
 }
 
+bool BatchEventReader::Next(Event* e) { return NextImpl(e); }
+
+size_t BatchEventReader::DecodeBlock(Event* out, size_t max) {
+  size_t n = 0;
+  while (n < max && NextImpl(out + n)) ++n;
+  return n;
+}
+
+bool BatchEventReader::LoadHeader() {
+  if (p_ >= end_ || decoded_ == num_events_) return false;
+  const uint8_t type = static_cast<uint8_t>(*p_);
+  if (!types_[type].valid) return false;
+  uint64_t delta;
+  const char* q = DecodeVarint(p_ + 1, end_, &delta);
+  if (q == nullptr || delta > UINT64_MAX - tick_) return false;
+  hdr_tick_ = tick_ + delta;
+  return true;
+}
+
 MergedGenerationReader::MergedGenerationReader(const Generation& gen) : gen_(&gen) {
-  readers_.reserve(gen.batches.size());
-  heap_.reserve(gen.batches.size());
+  const size_t n = gen.batches.size();
+  readers_.reserve(n);
   // Batches of one thread follow each other in time, so only about one per thread is in the
-  // heap at once: the others wait in `pending_` (sorted once) until the merge reaches them.
-  for (size_t i = 0; i < gen.batches.size(); ++i) {
+  // tree at once: the others wait in `pending_` (sorted once) until the merge reaches them.
+  // A batch's key is the tick of its first event if that event's header is well-formed, else
+  // its base tick (the error surfaces there); batches with nothing to say are left out.
+  size_t threads = 0;
+  base_ = UINT64_MAX;
+  for (size_t i = 0; i < n; ++i) {
+    if (i == 0 || gen.batches[i].thread != gen.batches[i - 1].thread) ++threads;
     readers_.emplace_back(gen, i);
-    uint64_t tick;
-    if (readers_.back().PeekTick(&tick)) pending_.push_back(static_cast<Head>(tick) << 32 | i);
+    BatchEventReader& r = readers_.back();
+    base_ = std::min(base_, r.tick_);
+    if (r.LoadHeader()) {
+      pending_.push_back(static_cast<Head>(r.hdr_tick_) << 32 | i);
+    } else if (!r.Finished()) {
+      pending_.push_back(static_cast<Head>(r.tick_) << 32 | i);
+    }
   }
   std::sort(pending_.begin(), pending_.end(), std::greater<Head>());
+  shift_ = 1;
+  while (shift_ < 40 && (uint64_t{1} << shift_) < n) ++shift_;
+  // The largest key, ((limit_ - 1) << shift_ | all ones), stays below kRefill.
+  limit_ = (uint64_t{1} << (64 - shift_)) - 1;
+  PopPending();  // loads next_pending_ from the back
+  AddSlots();
+  while (slots_ < threads) AddSlots();
 }
 
-void MergedGenerationReader::Push(Head h) {
-  size_t i = heap_.size();
-  heap_.push_back(h);
-  while (i > 0) {
-    const size_t parent = (i - 1) / 2;
-    if (heap_[parent] <= h) break;
-    heap_[i] = heap_[parent];
-    i = parent;
+// Makes pending_.back() the next pending batch (the caller removed the previous one).
+void MergedGenerationReader::PopPending() {
+  if (pending_.empty()) {
+    next_pending_ = kNoHead;
+    next_pending_key_ = kNone;
+    return;
   }
-  heap_[i] = h;
+  next_pending_ = pending_.back();
+  const uint64_t tick = static_cast<uint64_t>(next_pending_ >> 32);
+  const uint64_t batch = static_cast<uint32_t>(next_pending_);
+  next_pending_key_ = tick - base_ < limit_ ? (tick - base_) << shift_ | batch : kRefill;
 }
 
-// Restores the heap after heap_[0] grew: moves a hole down instead of swapping.
-// The child choice is computed without a branch (interleaved threads make it a coin flip).
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void MergedGenerationReader::SiftDown() {
-  const size_t n = heap_.size();
-  Head* h = heap_.data();
-  const Head x = h[0];
-  size_t i = 0;
+// Doubles the slots (a first call makes one), moving the blocks. The caller rebuilds the tree.
+void MergedGenerationReader::AddSlots() {
+  const uint32_t old = slots_;
+  slots_ = old == 0 ? 1 : old * 2;
+  auto events = std::make_unique<Event[]>(size_t{slots_} * kBlock);
+  auto keys = std::make_unique<uint64_t[]>(size_t{slots_} * kKeyStride);
+  if (old > 0) {
+    std::copy(events_.get(), events_.get() + size_t{old} * kBlock, events.get());
+    std::copy(keys_.get(), keys_.get() + size_t{old} * kKeyStride, keys.get());
+    for (Node& leaf : leaf_) {
+      if (leaf.at != nullptr) leaf.at = keys.get() + (leaf.at - keys_.get());
+    }
+  }
+  events_ = std::move(events);
+  keys_ = std::move(keys);
+  leaf_.resize(slots_, Node{kNone, nullptr});
+  loser_.assign(slots_, Node{kNone, nullptr});
+  slot_batch_.resize(slots_, kFreeSlot);
+  slot_n_.resize(slots_, 0);
+  slot_pos_.resize(slots_, 0);
+  for (uint32_t s = slots_; s > old; --s) free_slots_.push_back(s - 1);
+}
+
+uint32_t MergedGenerationReader::TakeSlot(uint32_t batch) {
+  if (free_slots_.empty()) AddSlots();  // more batches overlap in time than there are slots
+  const uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  slot_batch_[slot] = batch;
+  return slot;
+}
+
+void MergedGenerationReader::FreeSlot(uint32_t slot) {
+  slot_batch_[slot] = kFreeSlot;
+  leaf_[slot] = Node{kNone, nullptr};
+  free_slots_.push_back(slot);
+}
+
+bool MergedGenerationReader::Refill(uint32_t slot, uint64_t* key) {
+  const uint32_t batch = slot_batch_[slot];
+  BatchEventReader& r = readers_[batch];
+  Event* const events = EventsOf(slot);
+  uint64_t* const keys = KeysOf(slot);
+  const uint32_t n = static_cast<uint32_t>(r.DecodeBlock(events, kBlock));
+  slot_n_[slot] = n;
+  slot_pos_[slot] = 0;
+  if (n == 0) {
+    if (r.status().ok()) {
+      *key = kNone;
+      return true;
+    }
+    if (r.tick_ - base_ >= limit_) return false;
+    keys[0] = (r.tick_ - base_) << shift_ | batch;
+    keys[1] = kRefill;
+    *key = keys[0];
+    return true;
+  }
+  if (events[n - 1].tick - base_ >= limit_) return false;  // ticks only grow in a batch
+  for (uint32_t i = 0; i < n; ++i) keys[i] = (events[i].tick - base_) << shift_ | batch;
+  keys[n] = kRefill;
+  *key = keys[0];
+  return true;
+}
+
+// Replays the winner's path after its entry (in slot `slot`) became (key, at). Branch-free:
+// which batch wins is a coin flip when threads interleave.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void MergedGenerationReader::Replay(uint32_t slot,
+                                                                        uint64_t key,
+                                                                        const uint64_t* at) {
+  leaf_[slot] = Node{key, at};
+  Node* const loser = loser_.data();
+  // Selects by mask arithmetic: left to itself the compiler turns the pointer select into a
+  // branch, which mispredicts on about every other event.
+  uintptr_t a = reinterpret_cast<uintptr_t>(at);
+  for (size_t node = (slot + slots_) >> 1; node > 0; node >>= 1) {
+    const uint64_t o_key = loser[node].key;
+    const uintptr_t o_a = reinterpret_cast<uintptr_t>(loser[node].at);
+    const uint64_t m = 0 - static_cast<uint64_t>(o_key < key);  // all ones: the node's wins
+    const uint64_t dk = (o_key ^ key) & m;
+    const uintptr_t da = (o_a ^ a) & m;
+    loser[node].key = o_key ^ dk;
+    loser[node].at = reinterpret_cast<const uint64_t*>(o_a ^ da);
+    key ^= dk;
+    a ^= da;
+  }
+  win_ = Node{key, reinterpret_cast<const uint64_t*>(a)};
+}
+
+void MergedGenerationReader::Rebuild() {
+  // winners[node] for internal nodes; children of node are 2node and 2node+1, where an index
+  // >= slots_ names leaf (index - slots_).
+  std::vector<Node> winners(2 * size_t{slots_});
+  for (uint32_t s = 0; s < slots_; ++s) winners[slots_ + s] = leaf_[s];
+  for (size_t node = slots_ - 1; node > 0; --node) {
+    const Node a = winners[2 * node], b = winners[2 * node + 1];
+    winners[node] = a.key < b.key ? a : b;
+    loser_[node] = a.key < b.key ? b : a;
+  }
+  win_ = winners[1];
+}
+
+// Brings every pending batch whose first key is below the current winner into the tree.
+void MergedGenerationReader::InsertPending() {
+  while (!wide_ && next_pending_key_ < win_.key) {
+    const uint32_t slot = TakeSlot(static_cast<uint32_t>(next_pending_));
+    pending_.pop_back();
+    PopPending();
+    uint64_t key;
+    if (!Refill(slot, &key)) {
+      SwitchToWide(slot);
+      return;
+    }
+    if (key == kNone) {
+      FreeSlot(slot);  // defensive: a pending batch has an event or an error
+    } else {
+      leaf_[slot] = Node{key, KeysOf(slot)};
+    }
+    Rebuild();
+  }
+}
+
+// Hands the slots over to NextWide: each one's position comes from its leaf, except for
+// `fresh_slot`, whose new block starts at 0.
+void MergedGenerationReader::SwitchToWide(uint32_t fresh_slot) {
+  for (uint32_t s = 0; s < slots_; ++s) {
+    if (slot_batch_[s] == kFreeSlot || s == fresh_slot || leaf_[s].at == nullptr) continue;
+    slot_pos_[s] = static_cast<uint32_t>(leaf_[s].at - KeysOf(s));
+  }
+  slot_pos_[fresh_slot] = 0;
+  wide_ = true;
+}
+
+bool MergedGenerationReader::Fail(uint32_t slot) {
+  status_ = readers_[slot_batch_[slot]].status();
+  pending_.clear();
+  next_pending_ = kNoHead;
+  next_pending_key_ = kNone;
+  win_ = Node{kNone, nullptr};
+  wide_ = false;
+  for (uint32_t s = 0; s < slots_; ++s) {
+    if (slot_batch_[s] != kFreeSlot) FreeSlot(s);
+  }
+  return false;
+}
+
+// The exact but slower merge for ticks too far apart for 64-bit keys: a scan of the slots.
+bool MergedGenerationReader::NextWide(Event* e) {
   for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n) c += static_cast<size_t>(h[c + 1] < h[c]);
-    const Head child = h[c];
-    if (x <= child) break;
-    h[i] = child;
-    i = c;
+    Head best = kNoHead;
+    uint32_t best_slot = 0;
+    for (uint32_t s = 0; s < slots_; ++s) {
+      const uint32_t b = slot_batch_[s];
+      if (b == kFreeSlot) continue;
+      const uint32_t pos = slot_pos_[s];
+      const uint64_t tick = pos < slot_n_[s] ? EventsOf(s)[pos].tick : readers_[b].tick_;
+      const Head k = static_cast<Head>(tick) << 32 | b;
+      if (k < best) {
+        best = k;
+        best_slot = s;
+      }
+    }
+    if (next_pending_ < best) {
+      const uint32_t slot = TakeSlot(static_cast<uint32_t>(next_pending_));
+      pending_.pop_back();
+      PopPending();
+      uint64_t unused;
+      Refill(slot, &unused);
+      if (slot_n_[slot] == 0 && readers_[slot_batch_[slot]].status().ok()) FreeSlot(slot);
+      continue;
+    }
+    if (best == kNoHead) return false;
+    const uint32_t slot = best_slot;
+    if (slot_pos_[slot] >= slot_n_[slot]) return Fail(slot);
+    *e = EventsOf(slot)[slot_pos_[slot]++];
+    if (slot_pos_[slot] == slot_n_[slot]) {
+      uint64_t unused;
+      Refill(slot, &unused);
+      if (slot_n_[slot] == 0 && readers_[slot_batch_[slot]].status().ok()) FreeSlot(slot);
+    }
+    return true;
   }
-  h[i] = x;
 }
 
 bool MergedGenerationReader::Next(Event* e) {
-  while (!pending_.empty() && (heap_.empty() || pending_.back() < heap_[0])) {
-    Push(pending_.back());
-    pending_.pop_back();
+  if (ABSL_PREDICT_FALSE(next_pending_key_ < win_.key || wide_)) {
+    InsertPending();
+    if (wide_) return NextWide(e);
   }
-  if (heap_.empty()) return false;
-  const uint32_t batch = static_cast<uint32_t>(heap_[0]);
-  BatchEventReader& r = readers_[batch];
-  if (!r.Next(e)) {  // PeekTick promised an event or an error: this is the error
-    status_ = r.status();
-    heap_.clear();
-    pending_.clear();
-    return false;
+  if (ABSL_PREDICT_FALSE(win_.key == kNone)) return false;
+  const uint64_t* at = win_.at;
+  const size_t k = static_cast<size_t>(at - keys_.get());
+  const uint32_t slot = static_cast<uint32_t>(k >> kKeyStrideShift);
+  const uint32_t i = static_cast<uint32_t>(k & (kKeyStride - 1));
+  if (ABSL_PREDICT_FALSE(i >= slot_n_[slot])) return Fail(slot);  // the key promised an error
+  *e = events_[size_t{slot} * kBlock + i];
+  ++at;
+  uint64_t key = *at;
+  if (ABSL_PREDICT_FALSE(key == kRefill)) {
+    if (!Refill(slot, &key)) {
+      SwitchToWide(slot);
+      return true;
+    }
+    at = KeysOf(slot);
+    if (key == kNone) {
+      slot_batch_[slot] = kFreeSlot;
+      free_slots_.push_back(slot);
+    }
   }
-  uint64_t tick;
-  if (r.PeekTick(&tick)) {
-    heap_[0] = static_cast<Head>(tick) << 32 | batch;
-  } else {
-    heap_[0] = heap_.back();
-    heap_.pop_back();
-    if (heap_.empty()) return true;
-  }
-  SiftDown();
+  Replay(slot, key, at);
   return true;
 }
 

@@ -91,8 +91,23 @@ class BatchEventReader {
   uint64_t next_tick_hint() const { return tick_; }
 
  private:
+  friend class MergedGenerationReader;
+
   bool Fail(const char* what, uint64_t detail);
   bool NextSlow(Event* e);
+  // Decodes the arguments of the event at p_ (whose type and delta end at `q`) into `e`.
+  // Returns the end of the event, or nullptr after Fail. kFast: the event starts at least
+  // kFastMargin bytes before end_, so its varints need no bounds checks.
+  template <bool kFast>
+  const char* DecodeArgs(const DecodeTypeInfo& info, const char* q, Event* e);
+  // For the merge: decodes the tick of the event at p_ into hdr_tick_ and returns true if the
+  // event is due and its type and tick are well-formed; else false (the end, or an error).
+  bool LoadHeader();
+  // Decodes up to `max` events into `out`; returns how many. Fewer than `max` means the end
+  // or an error (status()).
+  size_t DecodeBlock(Event* out, size_t max);
+  bool NextImpl(Event* e);
+  bool Finished() const { return p_ >= end_ && decoded_ == num_events_ && status_.ok(); }
 
   const Generation* gen_;
   const DecodeTypeInfo* types_;
@@ -104,6 +119,7 @@ class BatchEventReader {
   uint64_t thread_;
   uint64_t num_events_;
   uint64_t decoded_ = 0;
+  uint64_t hdr_tick_ = 0;  // the tick LoadHeader() decoded
   absl::Status status_;
 };
 
@@ -117,17 +133,66 @@ class MergedGenerationReader {
   const absl::Status& status() const { return status_; }
 
  private:
-  // (tick << 32 | batch index) of each batch's next event: one compare orders by tick, then
-  // batch. Events are decoded straight into the caller's Event, never copied through the heap.
-  using Head = unsigned __int128;
-  void SiftDown();
-  void Push(Head h);
+  // Batches the merge has reached sit in the slots of a loser tree (a power of two of them,
+  // about one per thread): each internal node holds the entry that lost the match there, so
+  // replacing the winner's key replays one leaf-to-root path of branch-free compares.
+  // Each slot decodes its batch a block of events at a time: decoding runs in a tight loop, and
+  // the merge steps through the block's precomputed keys instead of waiting on the decoder.
+  //
+  // A key is ((tick - base_) << shift_ | batch index) in 64 bits: one compare orders by tick,
+  // then batch. Should a tick lie too far from base_ for that (never in a sane trace), the
+  // merge switches to `wide_` mode: the same lanes, with full (tick, batch) keys found by a scan.
+  using Head = unsigned __int128;  // (tick << 32 | batch), for pending batches and wide mode
+  static constexpr Head kNoHead = ~Head{0};
+  static constexpr uint64_t kNone = ~uint64_t{0};       // an empty slot; above every key
+  static constexpr uint64_t kRefill = ~uint64_t{0} - 1;  // ends each block's keys
+  static constexpr uint32_t kBlock = 32;
+  static constexpr uint32_t kFreeSlot = ~uint32_t{0};
+  static constexpr uint32_t kKeyStride = 64;  // keys per slot: kBlock + 1, a power of two
+  static constexpr int kKeyStrideShift = 6;
+  static_assert(kKeyStride == 1u << kKeyStrideShift && kKeyStride > kBlock);
 
+  struct Node {
+    uint64_t key;
+    const uint64_t* at;  // where `key` sits in keys_: its slot and its event follow from it
+  };
+
+  void Replay(uint32_t slot, uint64_t key, const uint64_t* at);
+  void Rebuild();
+  void InsertPending();
+  void PopPending();
+  uint32_t TakeSlot(uint32_t batch);
+  void FreeSlot(uint32_t slot);
+  // Decodes the next block of the batch in `slot` and stores its first key in *key: the tick of
+  // its first event; or, if there is none, kNone at a clean end and the last good tick after
+  // an error (so the error surfaces in tick order). False if a key does not fit in 64 bits.
+  bool Refill(uint32_t slot, uint64_t* key);
+  void AddSlots();
+  void SwitchToWide(uint32_t fresh_slot);
+  bool NextWide(Event* e);
+  bool Fail(uint32_t slot);
+  Event* EventsOf(uint32_t slot) { return events_.get() + size_t{slot} * kBlock; }
+  uint64_t* KeysOf(uint32_t slot) { return keys_.get() + size_t{slot} * kKeyStride; }
 
   const Generation* gen_;
   std::vector<BatchEventReader> readers_;
-  std::vector<Head> heap_;     // batches whose first event the merge has reached
-  std::vector<Head> pending_;  // the others, largest key first; a key is final until pushed
+  std::vector<Head> pending_;     // batches not reached yet, largest key first; keys are final
+  Head next_pending_ = kNoHead;   // pending_.back(), or kNoHead
+  uint64_t next_pending_key_ = kNone;  // it as a key (kRefill if it does not fit)
+  uint64_t base_ = 0;   // the smallest base tick
+  uint32_t shift_ = 1;  // bits of batch index in a key
+  uint64_t limit_ = 0;  // ticks from base_ that fit in a key
+  bool wide_ = false;
+  Node win_{kNone, nullptr};  // the smallest key in the tree
+  uint32_t slots_ = 0;
+  std::vector<Node> leaf_;    // per slot: its batch's current entry, or kNone if free
+  std::vector<Node> loser_;   // internal nodes 1 .. slots_-1
+  std::vector<uint32_t> slot_batch_;  // per slot: its batch, or kFreeSlot
+  std::vector<uint32_t> slot_n_;      // per slot: events in its block; a winner beyond: error
+  std::vector<uint32_t> slot_pos_;    // per slot, wide mode: the next event in its block
+  std::vector<uint32_t> free_slots_;
+  std::unique_ptr<Event[]> events_;  // per slot, kBlock decoded events
+  std::unique_ptr<uint64_t[]> keys_;  // per slot, kKeyStride: their keys, then kRefill
   absl::Status status_;
 };
 

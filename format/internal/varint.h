@@ -70,6 +70,31 @@ inline uint16_t LoadLE16(const char* p) { uint16_t v; std::memcpy(&v, p, 2); ret
 inline uint32_t LoadLE32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
 inline uint64_t LoadLE64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
 
+// Decoders for when at least kMaxVarintBytes bytes are readable at `p` (the caller checked
+// once for a whole event): no bounds checks, same results and same rejections as DecodeVarint.
+// Varints of up to eight bytes decode without a data-dependent branch on their length.
+inline const char* DecodeVarintLong(const char* p, uint64_t* v) {
+  uint64_t x = LoadLE64(p);
+  const uint64_t stop = ~x & 0x8080808080808080ull;  // the MSB of every final-candidate byte
+  if (__builtin_expect(stop == 0, 0)) return DecodeVarint(p, p + kMaxVarintBytes, v);
+  x &= (stop ^ (stop - 1)) & 0x7f7f7f7f7f7f7f7full;  // the varint's bytes, payload bits only
+  x = (x & 0x007f007f007f007full) | ((x & 0x7f007f007f007f00ull) >> 1);
+  x = (x & 0x00003fff00003fffull) | ((x & 0x3fff00003fff0000ull) >> 2);
+  x = (x & 0x000000000fffffffull) | ((x & 0x0fffffff00000000ull) >> 4);
+  *v = x;
+  return p + ((__builtin_ctzll(stop) + 1) >> 3);
+}
+
+inline const char* DecodeVarintFast(const char* p, uint64_t* v) {
+  const uint32_t w = LoadLE16(p);
+  if (__builtin_expect((w & 0x8080) != 0x8080, 1)) {  // one or two bytes, branch-free
+    const uint32_t c = (w >> 7) & 1;                   // 1 if the first byte continues
+    *v = (w & 0x7f) | ((w >> 1) & 0x3f80 & (0u - c));
+    return p + 1 + c;
+  }
+  return DecodeVarintLong(p, v);
+}
+
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "the wire is little-endian; big-endian hosts need byte swaps here");
 
