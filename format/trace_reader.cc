@@ -995,30 +995,6 @@ bool MergedGenerationReader::Refill(uint32_t slot, uint64_t* key) {
   return true;
 }
 
-// Replays the winner's path after its entry (in slot `slot`) became (key, at). Branch-free:
-// which batch wins is a coin flip when threads interleave.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void MergedGenerationReader::Replay(uint32_t slot,
-                                                                        uint64_t key,
-                                                                        const uint64_t* at) {
-  leaf_[slot] = Node{key, at};
-  Node* const loser = loser_.data();
-  // Selects by mask arithmetic: left to itself the compiler turns the pointer select into a
-  // branch, which mispredicts on about every other event.
-  uintptr_t a = reinterpret_cast<uintptr_t>(at);
-  for (size_t node = (slot + slots_) >> 1; node > 0; node >>= 1) {
-    const uint64_t o_key = loser[node].key;
-    const uintptr_t o_a = reinterpret_cast<uintptr_t>(loser[node].at);
-    const uint64_t m = 0 - static_cast<uint64_t>(o_key < key);  // all ones: the node's wins
-    const uint64_t dk = (o_key ^ key) & m;
-    const uintptr_t da = (o_a ^ a) & m;
-    loser[node].key = o_key ^ dk;
-    loser[node].at = reinterpret_cast<const uint64_t*>(o_a ^ da);
-    key ^= dk;
-    a ^= da;
-  }
-  win_ = Node{key, reinterpret_cast<const uint64_t*>(a)};
-}
-
 void MergedGenerationReader::Rebuild() {
   // winners[node] for internal nodes; children of node are 2node and 2node+1, where an index
   // >= slots_ names leaf (index - slots_).
@@ -1114,7 +1090,22 @@ bool MergedGenerationReader::NextWide(Event* e) {
   }
 }
 
-bool MergedGenerationReader::Next(Event* e) {
+bool MergedGenerationReader::EndOfBlock(uint32_t slot) {
+  uint64_t key;
+  if (!Refill(slot, &key)) {
+    SwitchToWide(slot);
+    return true;
+  }
+  if (key == kNone) {
+    slot_batch_[slot] = kFreeSlot;
+    free_slots_.push_back(slot);
+  }
+  Replay(slot, key, KeysOf(slot));
+  return true;
+}
+
+// Next() off its fast path: pending batches to bring in, wide mode, the end, or an error.
+bool MergedGenerationReader::NextSlow(Event* e) {
   if (ABSL_PREDICT_FALSE(next_pending_key_ < win_.key || wide_)) {
     InsertPending();
     if (wide_) return NextWide(e);

@@ -129,7 +129,22 @@ class BatchEventReader {
 class MergedGenerationReader {
  public:
   explicit MergedGenerationReader(const Generation& gen);
-  bool Next(Event* e);
+  // Inline: the common event is a copy out of its batch's block and one replay of the tree.
+  bool Next(Event* e) {
+    if (__builtin_expect(next_pending_key_ < win_.key || wide_ || win_.key == kNone, 0)) {
+      return NextSlow(e);
+    }
+    const uint64_t* at = win_.at;
+    const size_t k = static_cast<size_t>(at - keys_.get());
+    const uint32_t slot = static_cast<uint32_t>(k >> kKeyStrideShift);
+    const uint32_t i = static_cast<uint32_t>(k & (kKeyStride - 1));
+    if (__builtin_expect(i >= slot_n_[slot], 0)) return NextSlow(e);  // an error
+    *e = events_[size_t{slot} * kBlock + i];
+    const uint64_t key = at[1];
+    if (__builtin_expect(key == kRefill, 0)) return EndOfBlock(slot);
+    Replay(slot, key, at + 1);
+    return true;
+  }
   const absl::Status& status() const { return status_; }
 
  private:
@@ -157,7 +172,28 @@ class MergedGenerationReader {
     const uint64_t* at;  // where `key` sits in keys_: its slot and its event follow from it
   };
 
-  void Replay(uint32_t slot, uint64_t key, const uint64_t* at);
+  bool NextSlow(Event* e);
+  bool EndOfBlock(uint32_t slot);  // after the last event of the slot's block went out
+  // Replays the winner's path after its entry (in slot `slot`) became (key, at). Branch-free
+  // (mask arithmetic: left to itself the compiler turns the pointer select into a branch):
+  // which batch wins is a coin flip when threads interleave.
+  void Replay(uint32_t slot, uint64_t key, const uint64_t* at) {
+    leaf_[slot] = Node{key, at};
+    Node* const loser = loser_.data();
+    uintptr_t a = reinterpret_cast<uintptr_t>(at);
+    for (size_t node = (slot + slots_) >> 1; node > 0; node >>= 1) {
+      const uint64_t o_key = loser[node].key;
+      const uintptr_t o_a = reinterpret_cast<uintptr_t>(loser[node].at);
+      const uint64_t m = 0 - static_cast<uint64_t>(o_key < key);  // all ones: the node's wins
+      const uint64_t dk = (o_key ^ key) & m;
+      const uintptr_t da = (o_a ^ a) & m;
+      loser[node].key = o_key ^ dk;
+      loser[node].at = reinterpret_cast<const uint64_t*>(o_a ^ da);
+      key ^= dk;
+      a ^= da;
+    }
+    win_ = Node{key, reinterpret_cast<const uint64_t*>(a)};
+  }
   void Rebuild();
   void InsertPending();
   void PopPending();
