@@ -45,7 +45,7 @@
 namespace tracer::tracer_internal {
 
 std::atomic<uint32_t> g_gen{0};
-constinit thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));
+constinit thread_local ThreadState t_state TRACER_TLS_MODEL;
 
 namespace {
 

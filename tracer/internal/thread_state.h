@@ -105,7 +105,8 @@ struct ThreadState {
 extern std::atomic<uint32_t> g_gen;
 // initial-exec: one %fs-relative access, no __tls_get_addr call, even in PIC code (the library
 // must then be linked at start-up, not dlopen()ed late, which is how tracers are used).
-extern constinit thread_local ThreadState t_state __attribute__((tls_model("initial-exec")));
+#define TRACER_TLS_MODEL __attribute__((tls_model("initial-exec")))
+extern constinit thread_local ThreadState t_state TRACER_TLS_MODEL;
 
 // Out of line: registration, buffer hand-over, drops. Writes the event (or drops it).
 ABSL_ATTRIBUTE_NOINLINE void EmitSlow(ThreadState& ts, format::EventType type,
