@@ -133,6 +133,18 @@ void Finalize(ThreadState& ts, Buffer* b) {
   b->len = static_cast<uint32_t>(ts.pos.load(std::memory_order_relaxed) - b->data);
 }
 
+// Hands this thread's current buffer to the flush queue, unless the collector already took
+// it: the exchange decides (thread_state.h). REQUIRES: inside a write section.
+void HandOverCurrent(ThreadState& ts) {
+  if (Buffer* old = ts.current.exchange(nullptr, std::memory_order_acq_rel); old != nullptr) {
+    Finalize(ts, old);
+    g_flush->enqueue(*static_cast<moodycamel::ProducerToken*>(ts.producer_token), old);
+  }
+  ts.gen = 0;
+  ts.end = nullptr;
+  ts.pos.store(nullptr, std::memory_order_relaxed);
+}
+
 bool Register(ThreadState& ts) {
   ts.tid = static_cast<uint64_t>(syscall(SYS_gettid));
   char name[32] = {};
@@ -193,14 +205,7 @@ void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
   const uint64_t need = kMaxFixedEventBytes + nbytes;
   uint64_t now = ReadTicks();
   if (gen != ts.gen || ts.end - ts.pos.load(std::memory_order_relaxed) < static_cast<long>(need)) {
-    // Hand the old buffer over, unless the collector already took it (see thread_state.h).
-    if (Buffer* old = ts.current.exchange(nullptr, std::memory_order_acq_rel); old != nullptr) {
-      Finalize(ts, old);
-      g_flush->enqueue(*static_cast<moodycamel::ProducerToken*>(ts.producer_token), old);
-    }
-    ts.gen = 0;
-    ts.end = nullptr;
-    ts.pos.store(nullptr, std::memory_order_relaxed);
+    HandOverCurrent(ts);
     Buffer* b = nullptr;
     // try_dequeue may miss an item another thread is enqueueing right now: retry briefly.
     bool got = false;
@@ -242,13 +247,7 @@ void OnThreadExit(void* arg) {
   const uint32_t s = ts.seq.load(std::memory_order_relaxed);
   ts.seq.store(s + 1, kOddOrder);
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (Buffer* old = ts.current.exchange(nullptr, std::memory_order_acq_rel); old != nullptr) {
-    Finalize(ts, old);
-    g_flush->enqueue(*static_cast<moodycamel::ProducerToken*>(ts.producer_token), old);
-  }
-  ts.gen = 0;
-  ts.end = nullptr;
-  ts.pos.store(nullptr, std::memory_order_relaxed);
+  HandOverCurrent(ts);
   ts.seq.store(s + 2, std::memory_order_release);
   delete static_cast<moodycamel::ProducerToken*>(ts.producer_token);  // items stay queued
   ts.producer_token = nullptr;
