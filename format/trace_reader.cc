@@ -587,6 +587,7 @@ struct DecodeTypeInfo {
   bool plain = false;  // every argument is kId or kUint: nothing to check but the varint
   ArgKind kinds[kMaxEventArgs] = {};
   ShapeDecoder fast = nullptr;  // if the event table's shape for this type has one
+  uint8_t shape = 0xff;         // its index in kShapes, or 0xff
 };
 
 namespace {
@@ -651,7 +652,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DecodeShapeArg(const Generation& gen, c
 }
 
 template <size_t S, size_t... I>
-const char* DecodeShapeImpl([[maybe_unused]] const Generation& gen, const char* q,
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* DecodeShapeImpl([[maybe_unused]] const Generation& gen, const char* q,
                             [[maybe_unused]] const char* end, Event* e,
                             std::index_sequence<I...>) {
   e->bytes = {};
@@ -669,9 +670,7 @@ constexpr std::array<ShapeDecoder, kNumShapes> ShapeDecoders(std::index_sequence
   return {&DecodeShape<S>...};
 }
 
-ShapeDecoder FindShapeDecoder(const EventSpec& spec) {
-  static constexpr std::array<ShapeDecoder, kNumShapes> kDecoders =
-      ShapeDecoders(std::make_index_sequence<kNumShapes>());
+size_t FindShape(const EventSpec& spec) {
   for (size_t s = 0; s < kNumShapes; ++s) {
     if (kShapes[s].n != spec.num_args) continue;
     bool match = true;
@@ -679,9 +678,50 @@ ShapeDecoder FindShapeDecoder(const EventSpec& spec) {
       const ArgKind k = spec.args[a].kind == ArgKind::kUint ? ArgKind::kId : spec.args[a].kind;
       match = match && k == kShapes[s].kinds[a];
     }
-    if (match) return kDecoders[s];
+    if (match) return s;
   }
-  return nullptr;
+  return kNumShapes;
+}
+
+ShapeDecoder FindShapeDecoder(const EventSpec& spec) {
+  static constexpr std::array<ShapeDecoder, kNumShapes> kDecoders =
+      ShapeDecoders(std::make_index_sequence<kNumShapes>());
+  const size_t s = FindShape(spec);
+  return s < kNumShapes ? kDecoders[s] : nullptr;
+}
+
+// The shape decoders behind one switch, inlined into the block decoder's loop: no call, and
+// the loop's state stays in registers.
+static_assert(kNumShapes == 17, "add the new shapes' cases below");
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* DecodeShapeById(uint8_t shape,
+                                                                const Generation& gen,
+                                                                const char* q, const char* end,
+                                                                Event* e) {
+  switch (shape) {
+#define TRACER_SHAPE_CASE(S)                                                             \
+  case S:                                                                                \
+    return DecodeShapeImpl<S>(gen, q, end, e, std::make_index_sequence<kShapes[S].n>());
+    TRACER_SHAPE_CASE(0)
+    TRACER_SHAPE_CASE(1)
+    TRACER_SHAPE_CASE(2)
+    TRACER_SHAPE_CASE(3)
+    TRACER_SHAPE_CASE(4)
+    TRACER_SHAPE_CASE(5)
+    TRACER_SHAPE_CASE(6)
+    TRACER_SHAPE_CASE(7)
+    TRACER_SHAPE_CASE(8)
+    TRACER_SHAPE_CASE(9)
+    TRACER_SHAPE_CASE(10)
+    TRACER_SHAPE_CASE(11)
+    TRACER_SHAPE_CASE(12)
+    TRACER_SHAPE_CASE(13)
+    TRACER_SHAPE_CASE(14)
+    TRACER_SHAPE_CASE(15)
+    TRACER_SHAPE_CASE(16)
+#undef TRACER_SHAPE_CASE
+    default:
+      return nullptr;
+  }
 }
 
 // An event starting at least this far before the end of its batch has all its varints (the
@@ -705,10 +745,45 @@ const DecodeTypeInfo* DecodeTypeInfos() {
         }
       }
       t[i].fast = FindShapeDecoder(*spec);
+      const size_t shape = FindShape(*spec);
+      t[i].shape = shape < kNumShapes ? static_cast<uint8_t>(shape) : uint8_t{0xff};
     }
     return t;
   }();
   return table;
+}
+
+// The common run of DecodeBlock: events far from the end of the batch, of a type with a shape
+// decoder, that decode cleanly. Stops before anything else (the end, an error, a type without
+// a shape), which BatchEventReader::NextImpl then decodes again and reports exactly. Flattened:
+// the table look-ups (FindStack, ...) must not stay calls in the hottest loop.
+__attribute__((flatten)) size_t DecodeRun(const DecodeTypeInfo* types, const Generation& gen,
+                                          const char* end, uint64_t thread, Event* out,
+                                          size_t room, const char** p_io, uint64_t* tick_io) {
+  const char* p = *p_io;
+  uint64_t tick = *tick_io;
+  size_t n = 0;
+  while (n < room && end - p >= kFastMargin) {
+    const uint8_t type = static_cast<uint8_t>(*p);
+    const uint8_t shape = types[type].shape;  // 0xff for invalid types too
+    if (ABSL_PREDICT_FALSE(shape == 0xff)) break;
+    uint64_t delta;
+    const char* q = format_internal::DecodeVarintFast(p + 1, &delta);
+    if (ABSL_PREDICT_FALSE(q == nullptr || delta > UINT64_MAX - tick)) break;
+    Event* const e = out + n;
+    const uint64_t t = tick + delta;
+    e->type = static_cast<EventType>(type);
+    e->thread = thread;
+    e->tick = t;
+    q = DecodeShapeById(shape, gen, q, end, e);
+    if (ABSL_PREDICT_FALSE(q == nullptr)) break;
+    p = q;
+    tick = t;
+    ++n;
+  }
+  *p_io = p;
+  *tick_io = tick;
+  return n;
 }
 
 }  // namespace
@@ -765,8 +840,8 @@ template <bool kFast>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* BatchEventReader::DecodeArgs(
     const DecodeTypeInfo& info, const char* q, Event* e) {
   if constexpr (kFast) {
-    if (ABSL_PREDICT_TRUE(info.fast != nullptr)) {
-      const char* r = info.fast(*gen_, q, end_, e);
+    if (ABSL_PREDICT_TRUE(info.shape != 0xff)) {
+      const char* r = DecodeShapeById(info.shape, *gen_, q, end_, e);
       if (ABSL_PREDICT_TRUE(r != nullptr)) return r;
       return DecodeArgs<false>(info, q, e);  // to report exactly what is wrong
     }
@@ -873,7 +948,18 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool BatchEventReader::NextImpl(Event* e) {
 bool BatchEventReader::Next(Event* e) { return NextImpl(e); }
 
 size_t BatchEventReader::DecodeBlock(Event* out, size_t max) {
+  // DecodeRun takes the common events; NextImpl the rest (and reports errors exactly).
   size_t n = 0;
+  {
+    const char* p = p_;
+    uint64_t tick = tick_;
+    const size_t room = static_cast<size_t>(
+        std::min<uint64_t>(max, num_events_ - decoded_));  // decoded_ <= num_events_
+    n = DecodeRun(types_, *gen_, end_, thread_, out, room, &p, &tick);
+    p_ = p;
+    tick_ = tick;
+    decoded_ += n;
+  }
   while (n < max && NextImpl(out + n)) ++n;
   return n;
 }
@@ -1088,20 +1174,6 @@ bool MergedGenerationReader::NextWide(Event* e) {
     }
     return true;
   }
-}
-
-bool MergedGenerationReader::EndOfBlock(uint32_t slot) {
-  uint64_t key;
-  if (!Refill(slot, &key)) {
-    SwitchToWide(slot);
-    return true;
-  }
-  if (key == kNone) {
-    slot_batch_[slot] = kFreeSlot;
-    free_slots_.push_back(slot);
-  }
-  Replay(slot, key, KeysOf(slot));
-  return true;
 }
 
 // Next() off its fast path: pending batches to bring in, wide mode, the end, or an error.

@@ -130,18 +130,19 @@ class MergedGenerationReader {
  public:
   explicit MergedGenerationReader(const Generation& gen);
   // Inline: the common event is a copy out of its batch's block and one replay of the tree.
+  // The last key of a block (whose next is kRefill) goes the slow way: the end of the block,
+  // and the key of an error (which stands alone in an empty block).
   bool Next(Event* e) {
     if (__builtin_expect(next_pending_key_ < win_.key || wide_ || win_.key == kNone, 0)) {
       return NextSlow(e);
     }
     const uint64_t* at = win_.at;
+    const uint64_t key = at[1];
+    if (__builtin_expect(key == kRefill, 0)) return NextSlow(e);
     const size_t k = static_cast<size_t>(at - keys_.get());
     const uint32_t slot = static_cast<uint32_t>(k >> kKeyStrideShift);
     const uint32_t i = static_cast<uint32_t>(k & (kKeyStride - 1));
-    if (__builtin_expect(i >= slot_n_[slot], 0)) return NextSlow(e);  // an error
     *e = events_[size_t{slot} * kBlock + i];
-    const uint64_t key = at[1];
-    if (__builtin_expect(key == kRefill, 0)) return EndOfBlock(slot);
     Replay(slot, key, at + 1);
     return true;
   }
@@ -173,7 +174,6 @@ class MergedGenerationReader {
   };
 
   bool NextSlow(Event* e);
-  bool EndOfBlock(uint32_t slot);  // after the last event of the slot's block went out
   // Replays the winner's path after its entry (in slot `slot`) became (key, at). Branch-free
   // (mask arithmetic: left to itself the compiler turns the pointer select into a branch):
   // which batch wins is a coin flip when threads interleave.

@@ -85,7 +85,7 @@ inline const char* DecodeVarintLong(const char* p, uint64_t* v) {
   return p + ((__builtin_ctzll(stop) + 1) >> 3);
 }
 
-inline const char* DecodeVarintFast(const char* p, uint64_t* v) {
+__attribute__((always_inline)) inline const char* DecodeVarintFast(const char* p, uint64_t* v) {
   const uint32_t w = LoadLE16(p);
   if (__builtin_expect((w & 0x8080) != 0x8080, 1)) {  // one or two bytes, branch-free
     const uint32_t c = (w >> 7) & 1;                   // 1 if the first byte continues
