@@ -160,58 +160,60 @@ void GenerationBuilder::AppendSection(std::string* payload, uint8_t kind, const 
 }
 
 size_t GenerationBuilder::AppendTo(std::string* out, bool compress) const {
-  std::string payload;
+  // The payload is built in place after room for the header (one copy of the batches, not
+  // two: the collector seals large generations with this).
+  const size_t start = out->size();
+  out->append(kGenerationHeaderSize, '\0');
   {
     std::string clock;
     AppendVarint(&clock, clock_.ticks_per_second);
     AppendVarint(&clock, clock_.tick);
     AppendVarint(&clock, static_cast<uint64_t>(clock_.mono_ns));
     AppendVarint(&clock, static_cast<uint64_t>(clock_.real_ns));
-    payload.push_back(static_cast<char>(SectionKind::kClock));
-    AppendVarint(&payload, clock.size());
-    payload += clock;
+    out->push_back(static_cast<char>(SectionKind::kClock));
+    AppendVarint(out, clock.size());
+    *out += clock;
   }
-  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kStrings), strings_);
-  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kStacks), stacks_);
-  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kThreads), threads_);
-  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kTasks), tasks_);
-  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kUserTasks), user_tasks_);
-  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kLabelSets), label_sets_);
-  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kLosses), losses_);
-  AppendSection(&payload, static_cast<uint8_t>(SectionKind::kMappings), mappings_);
-  payload += batches_;
+  AppendSection(out, static_cast<uint8_t>(SectionKind::kStrings), strings_);
+  AppendSection(out, static_cast<uint8_t>(SectionKind::kStacks), stacks_);
+  AppendSection(out, static_cast<uint8_t>(SectionKind::kThreads), threads_);
+  AppendSection(out, static_cast<uint8_t>(SectionKind::kTasks), tasks_);
+  AppendSection(out, static_cast<uint8_t>(SectionKind::kUserTasks), user_tasks_);
+  AppendSection(out, static_cast<uint8_t>(SectionKind::kLabelSets), label_sets_);
+  AppendSection(out, static_cast<uint8_t>(SectionKind::kLosses), losses_);
+  AppendSection(out, static_cast<uint8_t>(SectionKind::kMappings), mappings_);
+  *out += batches_;
+  const size_t body_start = start + kGenerationHeaderSize;
+  const size_t raw_len = out->size() - body_start;
 
   uint16_t flags = 0;
-  std::string stored;
-  absl::string_view body = payload;
-  if (compress && !payload.empty()) {
-    stored.resize(LZ4_compressBound(static_cast<int>(payload.size())));
-    int n = LZ4_compress_default(payload.data(), stored.data(), static_cast<int>(payload.size()),
-                                 static_cast<int>(stored.size()));
-    if (n > 0 && static_cast<size_t>(n) < payload.size()) {
-      stored.resize(n);
-      body = stored;
+  if (compress && raw_len > 0) {
+    std::string stored(LZ4_compressBound(static_cast<int>(raw_len)), '\0');
+    int n = LZ4_compress_default(out->data() + body_start, stored.data(),
+                                 static_cast<int>(raw_len), static_cast<int>(stored.size()));
+    if (n > 0 && static_cast<size_t>(n) < raw_len) {
+      out->resize(body_start);
+      out->append(stored.data(), n);
       flags |= kGenFlagLz4;
     }
   }
+  const size_t body_len = out->size() - body_start;
 
-  char h[kGenerationHeaderSize];
+  char* h = out->data() + start;
   StoreLE32(h + 0, kGenerationMagic);
   StoreLE16(h + 4, kGenerationHeaderSize);
   StoreLE16(h + 6, flags);
   StoreLE64(h + 8, seq_);
   StoreLE64(h + 16, static_cast<uint64_t>(begin_ns_));
   StoreLE64(h + 24, static_cast<uint64_t>(end_ns_));
-  StoreLE32(h + 32, static_cast<uint32_t>(body.size()));
-  StoreLE32(h + 36, static_cast<uint32_t>(payload.size()));
-  StoreLE32(h + 40, static_cast<uint32_t>(
-                        crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
+  StoreLE32(h + 32, static_cast<uint32_t>(body_len));
+  StoreLE32(h + 36, static_cast<uint32_t>(raw_len));
+  StoreLE32(h + 40, static_cast<uint32_t>(crc32(
+                        0, reinterpret_cast<const Bytef*>(out->data() + body_start), body_len)));
   StoreLE32(h + 44, static_cast<uint32_t>(num_batches_));
   StoreLE32(h + 48, 0);  // reserved
   StoreLE32(h + 52, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(h), 52)));
-  out->append(h, sizeof(h));
-  out->append(body.data(), body.size());
-  return sizeof(h) + body.size();
+  return out->size() - start;
 }
 
 }  // namespace tracer::format

@@ -210,14 +210,14 @@ absl::Status FlightRecorder::Start() {
   }
   // Everything the recorder makes the process hold comes out of max_bytes (DESIGN.md,
   // "Memory"): the buffer pool (a sixteenth, unless a capture already runs and owns the pool),
-  // the collector's copy of the generation it seals (at most a pool's worth of batches, twice
-  // with lz4: raw and compressed), and the ring (the rest).
+  // the collector's copies while it seals a generation (the batches gathered, and the encoded
+  // generation; a third copy with lz4: each at most a pool's worth plus tables), and the ring.
   size_t pool = config_.max_bytes / 16;
   BufferConfig bc = GetBufferConfig();
   bc.pool_bytes = pool;
   bc.buffer_bytes = std::clamp<size_t>(pool / 16, 8 << 10, 64 << 10);
   const bool configured = SetBufferConfig(bc).ok();  // fails if a capture runs: its pool
-  const size_t sealing = pool * (config_.compress ? 2 : 1);
+  const size_t sealing = pool * (config_.compress ? 3 : 2);
   const size_t ring_bytes = config_.max_bytes - sealing - (configured ? pool : 0);
   auto ring = std::make_unique<Ring>(config_, ring_bytes);
   if (!ring->ok()) {
