@@ -910,8 +910,12 @@ void ForkPrepare() {
   if (g_outer_fork_hooks.prepare != nullptr) g_outer_fork_hooks.prepare();
   TheCollector().control_mu_.lock();
   g_registry_mu.lock();
+  // The collector thread takes wake_mu_ briefly around its waits: a fork in that window would
+  // leave it locked in the child, where AddConsumer needs it.
+  TheCollector().wake_mu_.lock();
 }
 void ForkParent() {
+  TheCollector().wake_mu_.unlock();
   g_registry_mu.unlock();
   TheCollector().control_mu_.unlock();
   if (g_outer_fork_hooks.parent != nullptr) g_outer_fork_hooks.parent();
@@ -920,8 +924,11 @@ void ForkChild() {
   Collector& col = TheCollector();
   g_gen.store(0, std::memory_order_relaxed);
   col.consumers_.clear();
-  // The parent's collector thread does not exist here: forget its handle without joining.
+  // The parent's collector thread does not exist here: forget its handle without joining,
+  // and start from a condition variable that no (vanished) thread waits on.
   new (&col.thread_) std::thread();
+  new (&col.cv_) std::condition_variable();
+  col.wake_mu_.unlock();
   col.carry_.clear();
   col.tasks_.clear();
   col.user_tasks_.clear();
