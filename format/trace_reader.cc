@@ -626,7 +626,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DecodeShapeArg(const Generation& gen, c
                                                         const char* end, Event* e) {
   constexpr ArgKind kind = kShapes[S].kinds[I];
   uint64_t v;
-  q = format_internal::DecodeVarintFast(q, &v);
+  q = format_internal::DecodeVarintPredicted(q, &v);
   if (ABSL_PREDICT_FALSE(q == nullptr)) return false;
   if constexpr (kind == ArgKind::kSint) {
     v = static_cast<uint64_t>(UnZigZag(v));
@@ -768,7 +768,7 @@ __attribute__((flatten)) size_t DecodeRun(const DecodeTypeInfo* types, const Gen
     const uint8_t shape = types[type].shape;  // 0xff for invalid types too
     if (ABSL_PREDICT_FALSE(shape == 0xff)) break;
     uint64_t delta;
-    const char* q = format_internal::DecodeVarintFast(p + 1, &delta);
+    const char* q = format_internal::DecodeVarintPredicted(p + 1, &delta);
     if (ABSL_PREDICT_FALSE(q == nullptr || delta > UINT64_MAX - tick)) break;
     Event* const e = out + n;
     const uint64_t t = tick + delta;
@@ -1033,11 +1033,12 @@ void MergedGenerationReader::AddSlots() {
   }
   events_ = std::move(events);
   keys_ = std::move(keys);
-  leaf_.resize(slots_, Node{kNone, nullptr});
-  loser_.assign(slots_, Node{kNone, nullptr});
+  leaf_.resize(slots_, Node{kNone, nullptr, 0});
+  loser_.assign(slots_, Node{kNone, nullptr, 0});
   slot_batch_.resize(slots_, kFreeSlot);
   slot_n_.resize(slots_, 0);
   slot_pos_.resize(slots_, 0);
+  for (uint32_t s = 0; s < slots_; ++s) leaf_[s].parent = (s + slots_) >> 1;
   for (uint32_t s = slots_; s > old; --s) free_slots_.push_back(s - 1);
 }
 
@@ -1051,7 +1052,7 @@ uint32_t MergedGenerationReader::TakeSlot(uint32_t batch) {
 
 void MergedGenerationReader::FreeSlot(uint32_t slot) {
   slot_batch_[slot] = kFreeSlot;
-  leaf_[slot] = Node{kNone, nullptr};
+  leaf_[slot] = Node{kNone, nullptr, (slot + slots_) >> 1};
   free_slots_.push_back(slot);
 }
 
@@ -1108,7 +1109,7 @@ void MergedGenerationReader::InsertPending() {
     if (key == kNone) {
       FreeSlot(slot);  // defensive: a pending batch has an event or an error
     } else {
-      leaf_[slot] = Node{key, KeysOf(slot)};
+      leaf_[slot] = Node{key, KeysOf(slot), (slot + slots_) >> 1};
     }
     Rebuild();
   }
@@ -1130,7 +1131,7 @@ bool MergedGenerationReader::Fail(uint32_t slot) {
   pending_.clear();
   next_pending_ = kNoHead;
   next_pending_key_ = kNone;
-  win_ = Node{kNone, nullptr};
+  win_ = Node{kNone, nullptr, 0};
   wide_ = false;
   for (uint32_t s = 0; s < slots_; ++s) {
     if (slot_batch_[s] != kFreeSlot) FreeSlot(s);
@@ -1139,7 +1140,7 @@ bool MergedGenerationReader::Fail(uint32_t slot) {
 }
 
 // The exact but slower merge for ticks too far apart for 64-bit keys: a scan of the slots.
-bool MergedGenerationReader::NextWide(Event* e) {
+const Event* MergedGenerationReader::NextWide() {
   for (;;) {
     Head best = kNoHead;
     uint32_t best_slot = 0;
@@ -1163,38 +1164,46 @@ bool MergedGenerationReader::NextWide(Event* e) {
       if (slot_n_[slot] == 0 && readers_[slot_batch_[slot]].status().ok()) FreeSlot(slot);
       continue;
     }
-    if (best == kNoHead) return false;
+    if (best == kNoHead) return nullptr;
     const uint32_t slot = best_slot;
-    if (slot_pos_[slot] >= slot_n_[slot]) return Fail(slot);
-    *e = EventsOf(slot)[slot_pos_[slot]++];
+    if (slot_pos_[slot] >= slot_n_[slot]) {
+      Fail(slot);
+      return nullptr;
+    }
+    last_ = EventsOf(slot)[slot_pos_[slot]++];
     if (slot_pos_[slot] == slot_n_[slot]) {
       uint64_t unused;
       Refill(slot, &unused);
       if (slot_n_[slot] == 0 && readers_[slot_batch_[slot]].status().ok()) FreeSlot(slot);
     }
-    return true;
+    return &last_;
   }
 }
 
 // Next() off its fast path: pending batches to bring in, wide mode, the end, or an error.
-bool MergedGenerationReader::NextSlow(Event* e) {
+const Event* MergedGenerationReader::NextSlow() {
   if (ABSL_PREDICT_FALSE(next_pending_key_ < win_.key || wide_)) {
     InsertPending();
-    if (wide_) return NextWide(e);
+    if (wide_) return NextWide();
   }
-  if (ABSL_PREDICT_FALSE(win_.key == kNone)) return false;
+  if (ABSL_PREDICT_FALSE(win_.key == kNone)) return nullptr;
   const uint64_t* at = win_.at;
   const size_t k = static_cast<size_t>(at - keys_.get());
   const uint32_t slot = static_cast<uint32_t>(k >> kKeyStrideShift);
   const uint32_t i = static_cast<uint32_t>(k & (kKeyStride - 1));
-  if (ABSL_PREDICT_FALSE(i >= slot_n_[slot])) return Fail(slot);  // the key promised an error
-  *e = events_[size_t{slot} * kBlock + i];
+  if (ABSL_PREDICT_FALSE(i >= slot_n_[slot])) {  // the key promised an error
+    Fail(slot);
+    return nullptr;
+  }
+  const Event* e = &events_[size_t{slot} * kBlock + i];
   ++at;
   uint64_t key = *at;
   if (ABSL_PREDICT_FALSE(key == kRefill)) {
+    last_ = *e;  // the refill overwrites the block
+    e = &last_;
     if (!Refill(slot, &key)) {
       SwitchToWide(slot);
-      return true;
+      return e;
     }
     at = KeysOf(slot);
     if (key == kNone) {
@@ -1203,25 +1212,25 @@ bool MergedGenerationReader::NextSlow(Event* e) {
     }
   }
   Replay(slot, key, at);
-  return true;
+  return e;
 }
 
-bool EventStream::Next(Event* e) {
+const Event* EventStream::Next() {
   for (;;) {
-    if (!status_.ok()) return false;
+    if (!status_.ok()) return nullptr;
     if (merged_ != nullptr) {
-      if (merged_->Next(e)) return true;
+      if (const Event* e = merged_->Next()) return e;
       if (!merged_->status().ok()) {
         status_ = merged_->status();
-        return false;
+        return nullptr;
       }
     }
     absl::StatusOr<std::shared_ptr<const Generation>> g = reader_->Next();
     if (!g.ok()) {
       status_ = g.status();
-      return false;
+      return nullptr;
     }
-    if (*g == nullptr) return false;
+    if (*g == nullptr) return nullptr;
     merged_.reset();
     gen_ = std::move(*g);
     merged_ = std::make_unique<MergedGenerationReader>(*gen_);

@@ -129,21 +129,33 @@ class BatchEventReader {
 class MergedGenerationReader {
  public:
   explicit MergedGenerationReader(const Generation& gen);
-  // Inline: the common event is a copy out of its batch's block and one replay of the tree.
-  // The last key of a block (whose next is kRefill) goes the slow way: the end of the block,
-  // and the key of an error (which stands alone in an empty block).
-  bool Next(Event* e) {
+  // The next event in time order, or nullptr at the end or on an error (see status()). The
+  // event stays valid until the next call: no copy. Inline: the common event is a pointer into
+  // its batch's block and one replay of the tree. The last key of a block (whose next is
+  // kRefill) goes the slow way: the end of the block, and the key of an error (which stands
+  // alone in an empty block).
+  const Event* Next() {
     if (__builtin_expect(next_pending_key_ < win_.key || wide_ || win_.key == kNone, 0)) {
-      return NextSlow(e);
+      return NextSlow();
     }
     const uint64_t* at = win_.at;
     const uint64_t key = at[1];
-    if (__builtin_expect(key == kRefill, 0)) return NextSlow(e);
+    if (__builtin_expect(key == kRefill, 0)) return NextSlow();
     const size_t k = static_cast<size_t>(at - keys_.get());
     const uint32_t slot = static_cast<uint32_t>(k >> kKeyStrideShift);
     const uint32_t i = static_cast<uint32_t>(k & (kKeyStride - 1));
-    *e = events_[size_t{slot} * kBlock + i];
-    Replay(slot, key, at + 1);
+    uint64_t next_key = key;
+    const uint64_t* next_at = at + 1;
+    uint64_t parent = win_.parent;
+    ReplayPath(slot, &next_key, &next_at, &parent);
+    win_ = Node{next_key, next_at, parent};
+    return &events_[size_t{slot} * kBlock + i];
+  }
+  // The same, copied into *e; false at the end or on an error.
+  bool Next(Event* e) {
+    const Event* next = Next();
+    if (next == nullptr) return false;
+    *e = *next;
     return true;
   }
   const absl::Status& status() const { return status_; }
@@ -171,28 +183,70 @@ class MergedGenerationReader {
   struct Node {
     uint64_t key;
     const uint64_t* at;  // where `key` sits in keys_: its slot and its event follow from it
+    // The tree node above its slot's leaf, carried along so that the next replay can load its
+    // first node without first working out the slot from `at`.
+    uint64_t parent;
   };
 
-  bool NextSlow(Event* e);
-  // Replays the winner's path after its entry (in slot `slot`) became (key, at). Branch-free
-  // (mask arithmetic: left to itself the compiler turns the pointer select into a branch):
-  // which batch wins is a coin flip when threads interleave.
+  const Event* NextSlow();
+  // Replays the winner's path after its entry (in slot `slot`) became (key, at). Branch-free:
+  // which batch wins is a coin flip when threads interleave. On x86-64 each level is a compare
+  // and four conditional moves (2 cycles on the key's dependency chain; left to itself the
+  // compiler turns the pointer select into a branch); elsewhere mask arithmetic.
   void Replay(uint32_t slot, uint64_t key, const uint64_t* at) {
-    leaf_[slot] = Node{key, at};
+    uint64_t parent = (slot + slots_) >> 1;
+    ReplayPath(slot, &key, &at, &parent);
+    win_ = Node{key, at, parent};
+  }
+  // The same on the caller's copy of the winner, which ends as the new winner. *parent_io is
+  // the parent of `slot`'s leaf on entry.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void ReplayPath(uint32_t slot, uint64_t* key_io,
+                                               const uint64_t** at_io, uint64_t* parent_io) {
+    uint64_t key = *key_io;
+    uintptr_t a = reinterpret_cast<uintptr_t>(*at_io);
+    uint64_t up = *parent_io;
+    leaf_[slot] = Node{key, *at_io, up};
     Node* const loser = loser_.data();
-    uintptr_t a = reinterpret_cast<uintptr_t>(at);
-    for (size_t node = (slot + slots_) >> 1; node > 0; node >>= 1) {
-      const uint64_t o_key = loser[node].key;
-      const uintptr_t o_a = reinterpret_cast<uintptr_t>(loser[node].at);
+    for (size_t node = up; node > 0; node >>= 1) {
+      uint64_t o_key = loser[node].key;
+      uintptr_t o_a = reinterpret_cast<uintptr_t>(loser[node].at);
+      uint64_t o_up = loser[node].parent;
+#if defined(__x86_64__)
+      uint64_t w_key = key;
+      uintptr_t w_a = a;
+      uint64_t w_up = up;
+      // If the node's entry is smaller, it wins and (key, a, up) stays at the node.
+      __asm__("cmp %[key], %[o_key]\n\t"
+              "cmovb %[o_key], %[w_key]\n\t"
+              "cmovb %[o_a], %[w_a]\n\t"
+              "cmovb %[o_up], %[w_up]\n\t"
+              "cmovb %[key], %[o_key]\n\t"
+              "cmovb %[a], %[o_a]\n\t"
+              "cmovb %[up], %[o_up]"
+              : [w_key] "+&r"(w_key), [w_a] "+&r"(w_a), [w_up] "+&r"(w_up),
+                [o_key] "+&r"(o_key), [o_a] "+&r"(o_a), [o_up] "+&r"(o_up)
+              : [key] "r"(key), [a] "r"(a), [up] "r"(up)
+              : "cc");
+      key = w_key;
+      a = w_a;
+      up = w_up;
+#else
       const uint64_t m = 0 - static_cast<uint64_t>(o_key < key);  // all ones: the node's wins
       const uint64_t dk = (o_key ^ key) & m;
       const uintptr_t da = (o_a ^ a) & m;
-      loser[node].key = o_key ^ dk;
-      loser[node].at = reinterpret_cast<const uint64_t*>(o_a ^ da);
+      const uint64_t du = (o_up ^ up) & m;
+      o_key ^= dk;
+      o_a ^= da;
+      o_up ^= du;
       key ^= dk;
       a ^= da;
+      up ^= du;
+#endif
+      loser[node] = Node{o_key, reinterpret_cast<const uint64_t*>(o_a), o_up};
     }
-    win_ = Node{key, reinterpret_cast<const uint64_t*>(a)};
+    *key_io = key;
+    *at_io = reinterpret_cast<const uint64_t*>(a);
+    *parent_io = up;
   }
   void Rebuild();
   void InsertPending();
@@ -205,7 +259,7 @@ class MergedGenerationReader {
   bool Refill(uint32_t slot, uint64_t* key);
   void AddSlots();
   void SwitchToWide(uint32_t fresh_slot);
-  bool NextWide(Event* e);
+  const Event* NextWide();
   bool Fail(uint32_t slot);
   Event* EventsOf(uint32_t slot) { return events_.get() + size_t{slot} * kBlock; }
   uint64_t* KeysOf(uint32_t slot) { return keys_.get() + size_t{slot} * kKeyStride; }
@@ -219,7 +273,7 @@ class MergedGenerationReader {
   uint32_t shift_ = 1;  // bits of batch index in a key
   uint64_t limit_ = 0;  // ticks from base_ that fit in a key
   bool wide_ = false;
-  Node win_{kNone, nullptr};  // the smallest key in the tree
+  Node win_{kNone, nullptr, 0};  // the smallest key in the tree
   uint32_t slots_ = 0;
   std::vector<Node> leaf_;    // per slot: its batch's current entry, or kNone if free
   std::vector<Node> loser_;   // internal nodes 1 .. slots_-1
@@ -229,6 +283,7 @@ class MergedGenerationReader {
   std::vector<uint32_t> free_slots_;
   std::unique_ptr<Event[]> events_;  // per slot, kBlock decoded events
   std::unique_ptr<uint64_t[]> keys_;  // per slot, kKeyStride: their keys, then kRefill
+  Event last_;  // what NextSlow returns when the event's block is refilled or in wide mode
   absl::Status status_;
 };
 
@@ -237,8 +292,16 @@ class MergedGenerationReader {
 class EventStream {
  public:
   explicit EventStream(TraceReader* reader) : reader_(reader) {}
-  // Returns true with the next event, false at the end or on an error (see status()).
-  bool Next(Event* e);
+  // The next event, or nullptr at the end or on an error (see status()); valid until the next
+  // call.
+  const Event* Next();
+  // The same, copied into *e; false at the end or on an error.
+  bool Next(Event* e) {
+    const Event* next = Next();
+    if (next == nullptr) return false;
+    *e = *next;
+    return true;
+  }
   // The generation of the event last returned.
   const Generation& generation() const { return *gen_; }
   std::shared_ptr<const Generation> generation_ptr() const { return gen_; }

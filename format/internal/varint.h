@@ -95,6 +95,25 @@ __attribute__((always_inline)) inline const char* DecodeVarintFast(const char* p
   return DecodeVarintLong(p, v);
 }
 
+// The same, with a branch on each of the first two bytes instead of arithmetic on both: where
+// the length of the varints at one call site is steady (a decoder specialised per event shape
+// and argument), the predicted length lets the CPU start on the next varint before this one
+// is loaded, instead of waiting on a chain of loads through the lengths.
+__attribute__((always_inline)) inline const char* DecodeVarintPredicted(const char* p,
+                                                                         uint64_t* v) {
+  const uint64_t b0 = static_cast<unsigned char>(p[0]);
+  if (__builtin_expect(b0 < 0x80, 1)) {
+    *v = b0;
+    return p + 1;
+  }
+  const uint64_t b1 = static_cast<unsigned char>(p[1]);
+  if (__builtin_expect(b1 < 0x80, 1)) {
+    *v = (b0 & 0x7f) | b1 << 7;
+    return p + 2;
+  }
+  return DecodeVarintLong(p, v);
+}
+
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "the wire is little-endian; big-endian hosts need byte swaps here");
 
