@@ -69,6 +69,9 @@ class GenerationBuilder {
   void AddBatch(uint64_t thread, uint64_t seq, uint64_t base_tick, uint64_t num_events,
                 absl::string_view events);
 
+  // Room for batches of `bytes` event bytes in all (framing included), so that adding them
+  // copies each once.
+  void ReserveBatches(size_t count, size_t bytes) { batches_.reserve(bytes + count * 48); }
   size_t num_batches() const { return num_batches_; }
 
   // Appends the encoded generation to `out`. With `compress`, the payload is stored as one

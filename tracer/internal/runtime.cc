@@ -326,6 +326,14 @@ struct TaskEntry {
   uint64_t tick = 0;
 };
 
+// A task-state change, as the collector decodes it from a batch.
+struct StateEvent {
+  uint64_t tick;
+  uint64_t thread;
+  EventType type;
+  uint64_t a0, a1, a2, a3;
+};
+
 class Collector {
  public:
   // All guarded by control_mu_ (one cut at a time; consumers change under it).
@@ -350,10 +358,16 @@ class Collector {
   std::vector<uint32_t> string_stamps_ = std::vector<uint32_t>(1 << 16);
   std::vector<uint32_t> stack_stamps_ = std::vector<uint32_t>(1 << 14);
   std::vector<uint32_t> label_stamps_ = std::vector<uint32_t>(1 << 16);
+  // Reused by every cut, so a steady trace allocates (and faults in) nothing per generation.
+  std::vector<StateEvent> state_events_;
+  std::vector<size_t> state_runs_;  // where each thread's run of state_events_ starts
+  std::vector<size_t> run_end_;
+  std::string raw_, compressed_;
 
   absl::Status Activate();
   void Deactivate();
   void Cut(bool final);
+  void ApplyStateEvent(const StateEvent& e);
   void Loop();
   absl::Duration Period() const {
     absl::Duration p = absl::InfiniteDuration();
@@ -466,13 +480,6 @@ const format::Frame& Collector::Symbolize(uintptr_t pc) {
   return symbols_.emplace(pc, f).first->second;
 }
 
-struct StateEvent {
-  uint64_t tick;
-  uint64_t thread;
-  EventType type;
-  uint64_t a0, a1, a2, a3;
-};
-
 struct CollectedBatch {
   Buffer* b;
 };
@@ -532,6 +539,76 @@ void WaitEven(ThreadState& ts) {
     } else {
       sched_yield();
     }
+  }
+}
+
+// Advances the tracked task states over one event (events come in time order).
+void Collector::ApplyStateEvent(const StateEvent& e) {
+  switch (e.type) {
+    case EventType::kTaskCreate: {
+      TaskEntry& t = tasks_[e.a0];
+      t.state = {};
+      t.state.id = e.a0;
+      t.state.parent = e.a1;
+      t.state.name = e.a2;
+      t.state.labels = e.a3;
+      t.state.status = format::TaskStatus::kRunnable;
+      break;
+    }
+    case EventType::kTaskStart: {
+      auto& t = tasks_[e.a0].state;
+      t.id = e.a0;
+      t.status = format::TaskStatus::kRunning;
+      t.thread = e.thread;
+      t.seq = e.a1;
+      running_on_thread_[e.thread] = e.a0;
+      break;
+    }
+    case EventType::kTaskBlock:
+    case EventType::kTaskYield: {
+      auto& t = tasks_[e.a0].state;
+      t.id = e.a0;
+      t.status = e.type == EventType::kTaskBlock ? format::TaskStatus::kBlocked
+                                                 : format::TaskStatus::kRunnable;
+      t.reason = e.type == EventType::kTaskBlock ? static_cast<format::BlockReason>(e.a1)
+                                                 : format::BlockReason::kUnknown;
+      t.thread = 0;
+      running_on_thread_.erase(e.thread);
+      break;
+    }
+    case EventType::kTaskUnblock: {
+      auto& t = tasks_[e.a0].state;
+      t.id = e.a0;
+      t.status = format::TaskStatus::kRunnable;
+      t.seq = e.a1;
+      break;
+    }
+    case EventType::kTaskEnd:
+      tasks_.erase(e.a0);
+      running_on_thread_.erase(e.thread);
+      break;
+    case EventType::kSyscallBegin:
+    case EventType::kSyscallEnd: {
+      auto it = running_on_thread_.find(e.thread);
+      if (it == running_on_thread_.end()) break;
+      auto tt = tasks_.find(it->second);
+      if (tt == tasks_.end()) break;
+      tt->second.state.status = e.type == EventType::kSyscallBegin
+                                    ? format::TaskStatus::kSyscall
+                                    : format::TaskStatus::kRunning;
+      break;
+    }
+    case EventType::kLabels:
+      if (auto it = tasks_.find(e.a0); it != tasks_.end()) it->second.state.labels = e.a1;
+      break;
+    case EventType::kUserTaskBegin:
+      user_tasks_[e.a0] = {e.a0, e.a1, e.a2};
+      break;
+    case EventType::kUserTaskEnd:
+      user_tasks_.erase(e.a0);
+      break;
+    default:
+      break;
   }
 }
 
@@ -617,9 +694,17 @@ void Collector::Cut(bool final) {
     }
     set.insert(static_cast<uint32_t>(id));
   };
-  std::vector<StateEvent> state_events;
+  std::vector<StateEvent>& state_events = state_events_;
+  state_events.clear();
+  state_runs_.clear();
   uint64_t events = 0;
-  for (Buffer* b : batches) {
+  size_t batch_bytes = 0;
+  for (size_t bi = 0; bi < batches.size(); ++bi) {
+    Buffer* const b = batches[bi];
+    batch_bytes += b->len;
+    // Batches are sorted by thread, then seq: each thread's state events form one run in
+    // time order.
+    if (bi == 0 || b->thread != batches[bi - 1]->thread) state_runs_.push_back(state_events.size());
     const char* p = b->data;
     const char* end = b->data + b->len;
     uint64_t tick = b->base_tick;
@@ -714,83 +799,52 @@ void Collector::Cut(bool final) {
   }
   strings.erase(0);
   for (uint32_t id : strings) gb.AddString(id, Strings().Get(id));
+  gb.ReserveBatches(batches.size(), batch_bytes);
   for (const Buffer* b : batches) {
     gb.AddBatch(b->thread, b->seq, b->base_tick, b->count, absl::string_view(b->data, b->len));
   }
 
   // Advance task states over this generation's events, in time order.
-  std::stable_sort(state_events.begin(), state_events.end(),
-                   [](const StateEvent& x, const StateEvent& y) { return x.tick < y.tick; });
-  for (const StateEvent& e : state_events) {
-    switch (e.type) {
-      case EventType::kTaskCreate: {
-        TaskEntry& t = tasks_[e.a0];
-        t.state = {};
-        t.state.id = e.a0;
-        t.state.parent = e.a1;
-        t.state.name = e.a2;
-        t.state.labels = e.a3;
-        t.state.status = format::TaskStatus::kRunnable;
-        break;
+  // Merge the threads' runs by (tick, run): the order a stable sort by tick would give. There
+  // are few threads, so the smallest head is found by a scan, and the run that has it goes on
+  // while it stays ahead of every other head.
+  std::vector<size_t>& head = state_runs_;  // run r: [head[r], run_end[r])
+  const size_t num_runs = head.size();
+  run_end_.resize(num_runs);
+  for (size_t r = 0; r < num_runs; ++r) {
+    run_end_[r] = r + 1 < num_runs ? head[r + 1] : state_events.size();
+  }
+  for (;;) {
+    size_t best = num_runs, second = num_runs;
+    for (size_t r = 0; r < num_runs; ++r) {
+      if (head[r] == run_end_[r]) continue;
+      const uint64_t t = state_events[head[r]].tick;
+      if (best == num_runs || t < state_events[head[best]].tick) {
+        second = best;
+        best = r;
+      } else if (second == num_runs || t < state_events[head[second]].tick) {
+        second = r;
       }
-      case EventType::kTaskStart: {
-        auto& t = tasks_[e.a0].state;
-        t.id = e.a0;
-        t.status = format::TaskStatus::kRunning;
-        t.thread = e.thread;
-        t.seq = e.a1;
-        running_on_thread_[e.thread] = e.a0;
-        break;
-      }
-      case EventType::kTaskBlock:
-      case EventType::kTaskYield: {
-        auto& t = tasks_[e.a0].state;
-        t.id = e.a0;
-        t.status = e.type == EventType::kTaskBlock ? format::TaskStatus::kBlocked
-                                                   : format::TaskStatus::kRunnable;
-        t.reason = e.type == EventType::kTaskBlock ? static_cast<format::BlockReason>(e.a1)
-                                                   : format::BlockReason::kUnknown;
-        t.thread = 0;
-        running_on_thread_.erase(e.thread);
-        break;
-      }
-      case EventType::kTaskUnblock: {
-        auto& t = tasks_[e.a0].state;
-        t.id = e.a0;
-        t.status = format::TaskStatus::kRunnable;
-        t.seq = e.a1;
-        break;
-      }
-      case EventType::kTaskEnd:
-        tasks_.erase(e.a0);
-        running_on_thread_.erase(e.thread);
-        break;
-      case EventType::kSyscallBegin:
-      case EventType::kSyscallEnd: {
-        auto it = running_on_thread_.find(e.thread);
-        if (it == running_on_thread_.end()) break;
-        auto tt = tasks_.find(it->second);
-        if (tt == tasks_.end()) break;
-        tt->second.state.status = e.type == EventType::kSyscallBegin
-                                      ? format::TaskStatus::kSyscall
-                                      : format::TaskStatus::kRunning;
-        break;
-      }
-      case EventType::kLabels:
-        if (auto it = tasks_.find(e.a0); it != tasks_.end()) it->second.state.labels = e.a1;
-        break;
-      case EventType::kUserTaskBegin:
-        user_tasks_[e.a0] = {e.a0, e.a1, e.a2};
-        break;
-      case EventType::kUserTaskEnd:
-        user_tasks_.erase(e.a0);
-        break;
-      default:
-        break;
     }
+    if (best == num_runs) break;
+    size_t i = head[best];
+    const size_t stop = run_end_[best];
+    if (second == num_runs) {
+      for (; i < stop; ++i) ApplyStateEvent(state_events[i]);
+    } else {
+      const uint64_t t2 = state_events[head[second]].tick;
+      const bool ties_first = best < second;
+      do {
+        ApplyStateEvent(state_events[i++]);
+      } while (i < stop && (state_events[i].tick < t2 || (ties_first && state_events[i].tick == t2)));
+    }
+    head[best] = i;
   }
 
-  std::string raw, compressed;
+  std::string& raw = raw_;
+  std::string& compressed = compressed_;
+  raw.clear();
+  compressed.clear();
   gb.AppendTo(&raw, /*compress=*/false);
   bool want_compressed = false;
   for (const Consumer& c : consumers_) want_compressed |= c.options.compressed;
