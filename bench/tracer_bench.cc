@@ -101,6 +101,17 @@ class Session {
 
 uint64_t EventsLost() { return tracer::GetTracerStats().events_lost; }
 
+// Waits (up to 2 s) until the collector has caught up with earlier runs, which record far
+// faster than any program would: a run should time the recording path, not a pool that an
+// earlier run left full.
+void WaitForCollector() {
+  for (int i = 0; i < 2000; ++i) {
+    const tracer::TracerStats s = tracer::GetTracerStats();
+    if (s.buffers_free * 10 >= s.buffers_total * 9) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 // ---- Per-run bookkeeping shared by the per-event benchmarks. -----------------------------
 
 // The floor's ns/event of its latest run, by thread count (written and read by thread 0 of
@@ -120,6 +131,7 @@ class RunScope {
       : state_(state), events_per_iter_(events_per_iter) {
     if (state.thread_index() == 0) {
       Session::Ensure(mode);
+      WaitForCollector();
       lost_before_ = EventsLost();
     }
   }

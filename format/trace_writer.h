@@ -50,6 +50,20 @@ class EventEncoder {
 class GenerationBuilder {
  public:
   explicit GenerationBuilder(uint64_t seq) : seq_(seq) {}
+  // Starts over as generation `seq`, keeping the memory of the previous one's tables and
+  // batches (for a caller that builds one generation after another).
+  void Reset(uint64_t seq) {
+    seq_ = seq;
+    clock_ = {};
+    begin_ns_ = end_ns_ = 0;
+    for (Table* t : {&strings_, &stacks_, &threads_, &tasks_, &user_tasks_, &label_sets_,
+                     &losses_, &mappings_}) {
+      t->count = 0;
+      t->body.clear();
+    }
+    batches_.clear();
+    num_batches_ = 0;
+  }
 
   void SetClock(const ClockSnapshot& clock) { clock_ = clock; }
   // The CLOCK_MONOTONIC span of the generation's events (written in the header so tools can

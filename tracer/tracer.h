@@ -41,7 +41,8 @@ struct TraceOptions {
 // FlightRecorder) starts; later consumers share them. Immutable while any consumer runs.
 struct BufferConfig {
   size_t buffer_bytes = 64 << 10;  // one per-thread batch; >= 8 KiB
-  size_t pool_bytes = 32 << 20;    // all buffers in flight; events beyond are dropped, counted
+  size_t pool_bytes = 32 << 20;    // all buffers in flight; events beyond are dropped, counted.
+                                   // Allocated and faulted in when tracing starts.
   bool stacks = true;              // stacks on task create, block, unblock and syscall begin
   bool region_stacks = false;      // stacks on region begin too (about 1 us each)
 };
@@ -192,6 +193,10 @@ struct TracerStats {
   uint64_t threads_registered = 0;
   uint64_t strings_dropped = 0;  // intern table full (id 0 recorded instead)
   uint64_t stacks_dropped = 0;
+  // The buffer pool while something traces (both 0 otherwise): a pool that stays mostly in
+  // use means the collector is behind and events are about to be dropped.
+  uint64_t buffers_total = 0;
+  uint64_t buffers_free = 0;  // approximate
 };
 TracerStats GetTracerStats();
 

@@ -3,7 +3,9 @@
 #include "format/internal/varint.h"
 
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/format/test_trace.h"
@@ -59,6 +61,30 @@ TEST(VarintTest, RandomValuesRoundTripAndLengthsAgree) {
     ASSERT_EQ(got, want);
   }
   EXPECT_EQ(p, end);
+}
+
+// The hot path's encoder writes exactly the bytes of the plain one (it may scribble on up to
+// eight bytes past them), for every length boundary and for random values of every length.
+TEST(VarintTest, FastEncoderMatchesThePlainOneAtEveryLength) {
+  std::vector<uint64_t> values = {0, 1, UINT64_MAX, UINT64_MAX - 1};
+  for (int bits = 1; bits < 64; ++bits) {
+    const uint64_t p2 = uint64_t{1} << bits;
+    values.insert(values.end(), {p2 - 1, p2, p2 + 1});
+  }
+  Rng rng(format::testing::TestSeed(7));
+  for (int i = 0; i < 100000; ++i) values.push_back(rng.AnyU64() >> (rng.AnyU64() % 64));
+  for (uint64_t v : values) {
+    char plain[kMaxVarintBytes];
+    const size_t n = static_cast<size_t>(EncodeVarint(plain, v) - plain);
+    char fast[kMaxVarintBytes + 8];
+    std::memset(fast, 0x5a, sizeof(fast));
+    const size_t m = static_cast<size_t>(EncodeVarintFast(fast, v) - fast);
+    ASSERT_EQ(m, n) << v;
+    ASSERT_EQ(std::string(fast, m), std::string(plain, n)) << v;
+    uint64_t back;
+    ASSERT_EQ(DecodeVarintFast(fast, &back), fast + m) << v;
+    ASSERT_EQ(back, v);
+  }
 }
 
 TEST(VarintTest, TruncatedInputIsRejectedWithoutReadingPastEnd) {

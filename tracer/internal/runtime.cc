@@ -363,6 +363,7 @@ class Collector {
   std::vector<size_t> state_runs_;  // where each thread's run of state_events_ starts
   std::vector<size_t> run_end_;
   std::string raw_, compressed_;
+  format::GenerationBuilder builder_{0};
 
   absl::Status Activate();
   void Deactivate();
@@ -400,6 +401,11 @@ absl::Status Collector::Activate() {
     all.push_back(b);
   }
   g_free->enqueue_bulk(all.data(), all.size());
+  // Fault the pool in now (a few ms for the default 32 MiB): a thread that takes a fresh
+  // buffer later must not take a page fault in its hot path.
+  for (size_t off = 0; off < g_pool_count * stride; off += 4096) {
+    reinterpret_cast<volatile char*>(g_pool_mem)[off] = 0;
+  }
   gen_begin_ns_ = static_cast<int64_t>(MonotonicNs());
   do {
     ++last_gen_number_;
@@ -742,7 +748,8 @@ void Collector::Cut(bool final) {
   }
 
   // 6: encode. Tables describe the state at the generation's start (before its events).
-  format::GenerationBuilder gb(gen_seq_++);
+  format::GenerationBuilder& gb = builder_;
+  gb.Reset(gen_seq_++);
   gb.SetClock(clock);
   gb.SetTimeSpan(gen_begin_ns_, end_ns);
   for (const auto& [id, t] : tasks_) {
@@ -952,6 +959,14 @@ TracerStats GetStats() {
   }
   s.strings_dropped = Strings().misses();
   s.stacks_dropped = Stacks().misses();
+  {
+    Collector& col = TheCollector();
+    std::lock_guard<std::mutex> l(col.control_mu_);  // the pool lives while consumers do
+    if (g_free != nullptr && !col.consumers_.empty()) {
+      s.buffers_total = g_pool_count;
+      s.buffers_free = g_free->size_approx();
+    }
+  }
   return s;
 }
 

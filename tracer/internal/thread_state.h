@@ -57,7 +57,9 @@ struct Buffer {
 };
 
 // Worst-case size of an event without inline bytes: type + delta + six varints.
-inline constexpr uint32_t kMaxFixedEventBytes = 1 + 10 + 10 * format::kMaxEventArgs;
+// The most an event without inline bytes takes, plus the 8 bytes of scratch EncodeVarintFast
+// may write past its last varint.
+inline constexpr uint32_t kMaxFixedEventBytes = 1 + 10 + 10 * format::kMaxEventArgs + 8;
 // Log messages longer than this are truncated (the text says so with a trailing "…").
 inline constexpr uint32_t kMaxLogBytes = 4000;
 
@@ -157,11 +159,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitEnabled(format::EventType type,
     // Per-thread ticks never go backwards on an invariant TSC; clamp if a VM's does.
     if (ABSL_PREDICT_FALSE(now < ts.last_tick)) now = ts.last_tick;
     *p++ = static_cast<char>(type);
-    p = format_internal::EncodeVarint(p, now - ts.last_tick);
+    p = format_internal::EncodeVarintFast(p, now - ts.last_tick);
 #pragma GCC unroll 6
-    for (int i = 0; i < nargs; ++i) p = format_internal::EncodeVarint(p, args[i]);
+    for (int i = 0; i < nargs; ++i) p = format_internal::EncodeVarintFast(p, args[i]);
     if (has_bytes) {
-      p = format_internal::EncodeVarint(p, nbytes);
+      p = format_internal::EncodeVarintFast(p, nbytes);
       __builtin_memcpy(p, bytes, nbytes);
       p += nbytes;
     }
