@@ -180,16 +180,6 @@ Region StartRegion(absl::string_view name) {
   return StartRegionWithId(t_state.current_user_task, tracer_internal::InternString(name));
 }
 
-void LogWithId(uint64_t task, uint32_t category, absl::string_view message) {
-  if (!tracer_internal::Enabled()) return;
-  if (message.size() > tracer_internal::kMaxLogBytes) {
-    message = message.substr(0, tracer_internal::kMaxLogBytes);
-  }
-  const uint64_t args[2] = {task, category};
-  tracer_internal::EmitEnabled(EventType::kLog, args, 2, message.data(),
-                               static_cast<uint32_t>(message.size()), /*has_bytes=*/true);
-}
-
 void Log(const Task& task, absl::string_view category, absl::string_view message) {
   if (!tracer_internal::Enabled()) return;
   LogWithId(task.id(), tracer_internal::InternString(category), message);

@@ -174,9 +174,17 @@ decltype(auto) WithRegion(const Task& task, absl::string_view name, Fn&& fn) {
 }
 
 // A log message in a task (Go's trace.Log). Messages over 4000 bytes are truncated.
-void LogWithId(uint64_t task, uint32_t category, absl::string_view message);
-inline void Log(const Task& task, const Name& category, absl::string_view message) {
+// Inline: a short message with a pre-interned category is a hot-path event like any other.
+inline void LogWithId(uint64_t task, uint32_t category, absl::string_view message) {
   if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
+  if (ABSL_PREDICT_FALSE(message.size() > tracer_internal::kMaxLogBytes)) {
+    message = message.substr(0, tracer_internal::kMaxLogBytes);
+  }
+  const uint64_t args[2] = {task, category};
+  tracer_internal::EmitEnabled(format::EventType::kLog, args, 2, message.data(),
+                               static_cast<uint32_t>(message.size()), /*has_bytes=*/true);
+}
+inline void Log(const Task& task, const Name& category, absl::string_view message) {
   LogWithId(task.id(), category.id(), message);
 }
 void Log(const Task& task, absl::string_view category, absl::string_view message);

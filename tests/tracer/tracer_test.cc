@@ -274,6 +274,44 @@ TEST_F(TracerTest, FailingSinkEndsCaptureWithErrorAndTracingRecovers) {
   EXPECT_TRUE(saw);
 }
 
+// Log bytes are copied by size class on the hot path: every short length (and a long one, and
+// one over the limit, which is cut to kMaxLogBytes) reads back byte for byte, with the
+// bytes around each message untouched.
+TEST_F(TracerTest, LogMessagesOfEveryLengthReadBackExactly) {
+  static const Name kCategory("len");
+  std::vector<std::string> messages;
+  for (int n = 0; n <= 40; ++n) {
+    std::string m;
+    for (int i = 0; i < n; ++i) m.push_back(static_cast<char>('a' + (n + i) % 26));
+    messages.push_back(m);
+  }
+  messages.push_back(std::string(300, 'x'));
+  messages.push_back(std::string(tracer_internal::kMaxLogBytes + 10, 'y'));
+  StringSink sink;
+  ASSERT_TRUE(StartTrace(sink).ok());
+  const Task task;
+  for (const std::string& m : messages) {
+    hooks::Counter(kCategory, 1);  // neighbours on both sides of each log
+    Log(task, kCategory, m);
+  }
+  hooks::Counter(kCategory, 2);
+  ASSERT_TRUE(StopTrace().ok());
+  absl::StatusOr<testing::ReadBack> rb = ReadTrace(sink.data());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  std::vector<std::string> got;
+  int counters = 0;
+  for (const auto& [e, g] : rb->events) {
+    if (e.type == EventType::kLog) got.emplace_back(e.bytes);
+    if (e.type == EventType::kCounter) ++counters;
+  }
+  ASSERT_EQ(got.size(), messages.size());
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const std::string want = messages[i].substr(0, tracer_internal::kMaxLogBytes);
+    EXPECT_EQ(got[i], want) << "message " << i;
+  }
+  EXPECT_EQ(counters, static_cast<int>(messages.size()) + 1);
+}
+
 TEST_F(TracerTest, SecondStartFailsAndStopWithoutStartFails) {
   StringSink a, b;
   ASSERT_TRUE(StartTrace(a).ok());
