@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/tracer/test_util.h"
 #include "tracer/hooks.h"
@@ -310,6 +311,50 @@ TEST_F(TracerTest, LogMessagesOfEveryLengthReadBackExactly) {
     EXPECT_EQ(got[i], want) << "message " << i;
   }
   EXPECT_EQ(counters, static_cast<int>(messages.size()) + 1);
+}
+
+// The hot path writes arguments where a one-byte delta leaves them and moves them up when the
+// delta is longer: events after gaps of every delta length keep their arguments, bytes and
+// time order.
+TEST_F(TracerTest, EventsAfterGapsOfEveryDeltaLengthKeepTheirArguments) {
+  static const Name kCategory("gap");
+  const absl::Duration gaps[] = {absl::ZeroDuration(), absl::Microseconds(5),
+                                 absl::Microseconds(200), absl::Milliseconds(3),
+                                 absl::Milliseconds(40)};
+  StringSink sink;
+  ASSERT_TRUE(StartTrace(sink).ok());
+  TaskRef t;
+  hooks::TaskCreate(t, kCategory);
+  const void* object = reinterpret_cast<const void*>(uintptr_t{0x7ffd12345678});
+  int round = 0;
+  for (absl::Duration gap : gaps) {
+    absl::SleepFor(gap);
+    hooks::TaskBlock(t, BlockReason::kSelect, object);
+    absl::SleepFor(gap);
+    Log(Task(), kCategory, "round " + std::to_string(round++));
+  }
+  ASSERT_TRUE(StopTrace().ok());
+  absl::StatusOr<testing::ReadBack> rb = ReadTrace(sink.data());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  int blocks = 0, logs = 0;
+  uint64_t last_tick = 0;
+  for (const auto& [e, g] : rb->events) {
+    if (e.type == EventType::kTaskBlock) {
+      EXPECT_EQ(e.args[0], t.id);
+      EXPECT_EQ(e.args[1], static_cast<uint64_t>(BlockReason::kSelect));
+      EXPECT_EQ(e.args[2], uint64_t{0x7ffd12345678});
+      ++blocks;
+    } else if (e.type == EventType::kLog) {
+      EXPECT_EQ(e.bytes, "round " + std::to_string(logs));
+      ++logs;
+    } else {
+      continue;
+    }
+    EXPECT_GE(e.tick, last_tick);
+    last_tick = e.tick;
+  }
+  EXPECT_EQ(blocks, 5);
+  EXPECT_EQ(logs, 5);
 }
 
 TEST_F(TracerTest, SecondStartFailsAndStopWithoutStartFails) {
