@@ -46,6 +46,7 @@
 // (default 3), RECORDER_BENCH_DEBUG=1 (a line per window run on stderr).
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -481,23 +482,49 @@ double FillRecorder(tracer::FlightRecorder& fr, double max_s) {
 class StallProbe {
  public:
   enum Phase { kWarm = 0, kDump, kIdle, kWrite, kPhases };
-  static constexpr int kThreads = 2;
+  static constexpr int kMaxThreads = 8;
 
-  StallProbe() {
+  // Probe threads: RECORDER_BENCH_PROBE_THREADS, default 1, so that on a 2-core machine the
+  // probe and the dump each have a core and the gaps measure the dump, not the scheduler
+  // sharing a core between busy threads (2 probe threads show ms-long preemptions in every
+  // phase alike).
+  static int Threads() {
+    const char* e = std::getenv("RECORDER_BENCH_PROBE_THREADS");
+    return std::clamp(e != nullptr ? std::atoi(e) : 1, 1, kMaxThreads);
+  }
+
+  StallProbe() : num_threads_(Threads()) {
     const uint64_t over = static_cast<uint64_t>(50'000 * TicksPerNs());
     const uint64_t spin = static_cast<uint64_t>(1'000 * TicksPerNs());
-    for (int i = 0; i < kThreads; ++i) {
+    for (int i = 0; i < num_threads_; ++i) {
       threads_.emplace_back([this, i, over, spin] {
         static const tracer::Name kRegion("probe");
         static const tracer::Name kCounter("probe-count");
         PerThread& pt = per_[i];
         uint64_t prev = __rdtsc();
         int64_t n = 0;
+        int last_phase = phase_.load(std::memory_order_relaxed);
+        rusage ru_start;
+        getrusage(RUSAGE_THREAD, &ru_start);
+        // Context switches of this thread, charged to the phase they happened in: a
+        // voluntary one means the thread waited (a lock, a futex, I/O); the hot path has no
+        // reason to, so during a dump there must be none.
+        auto charge = [&](int phase) {
+          rusage ru;
+          getrusage(RUSAGE_THREAD, &ru);
+          pt.voluntary[phase] += static_cast<uint64_t>(ru.ru_nvcsw - ru_start.ru_nvcsw);
+          pt.involuntary[phase] += static_cast<uint64_t>(ru.ru_nivcsw - ru_start.ru_nivcsw);
+          ru_start = ru;
+        };
         while (!stop_.load(std::memory_order_relaxed)) {
           const uint64_t now = __rdtsc();
           const uint64_t gap = now - prev;
           prev = now;
           const int ph = phase_.load(std::memory_order_relaxed);
+          if (ph != last_phase) {
+            charge(last_phase);
+            last_phase = ph;
+          }
           if (gap > pt.max_gap[ph]) pt.max_gap[ph] = gap;
           if (gap > over) ++pt.over[ph];
           {
@@ -506,24 +533,39 @@ class StallProbe {
           tracer::hooks::Counter(kCounter, n++ & 255);
           SpinTicks(spin);
         }
+        charge(last_phase);
       });
     }
   }
-  ~StallProbe() {
+  ~StallProbe() { Stop(); }
+  void Stop() {
     stop_ = true;
     for (std::thread& t : threads_) t.join();
+    threads_.clear();
   }
+  int num_threads() const { return num_threads_; }
   void SetPhase(Phase p) { phase_.store(p, std::memory_order_relaxed); }
   // Max over threads, in us; call after the phase ended (the fields are racy reads of plain
   // counters, fine for a report: each is a monotone max written by one thread).
   double MaxGapUs(Phase p) const {
     uint64_t m = 0;
-    for (const PerThread& pt : per_) m = std::max(m, pt.max_gap[p]);
+    for (int i = 0; i < num_threads_; ++i) m = std::max(m, per_[i].max_gap[p]);
     return static_cast<double>(m) / TicksPerNs() * 1e-3;
   }
   uint64_t Over50(Phase p) const {
     uint64_t s = 0;
-    for (const PerThread& pt : per_) s += pt.over[p];
+    for (int i = 0; i < num_threads_; ++i) s += per_[i].over[p];
+    return s;
+  }
+  // REQUIRES: Stop() ran.
+  uint64_t Voluntary(Phase p) const {
+    uint64_t s = 0;
+    for (int i = 0; i < num_threads_; ++i) s += per_[i].voluntary[p];
+    return s;
+  }
+  uint64_t Involuntary(Phase p) const {
+    uint64_t s = 0;
+    for (int i = 0; i < num_threads_; ++i) s += per_[i].involuntary[p];
     return s;
   }
 
@@ -531,8 +573,11 @@ class StallProbe {
   struct alignas(64) PerThread {
     uint64_t max_gap[kPhases] = {};
     uint64_t over[kPhases] = {};
+    uint64_t voluntary[kPhases] = {};
+    uint64_t involuntary[kPhases] = {};
   };
-  PerThread per_[kThreads];
+  const int num_threads_;
+  PerThread per_[kMaxThreads];
   std::atomic<int> phase_{kWarm};
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;
@@ -597,7 +642,13 @@ void BM_Recorder_WriteTo(benchmark::State& state) {
     probe.SetPhase(StallProbe::kWarm);
     state.SetIterationTime(dump_s);
   }
+  probe.Stop();
   const uint64_t dropped = EventsLost() - lost_before;
+  state.counters["probe_threads"] = probe.num_threads();
+  state.counters["waits_dump"] = static_cast<double>(probe.Voluntary(StallProbe::kDump));
+  state.counters["waits_idle"] = static_cast<double>(probe.Voluntary(StallProbe::kIdle));
+  state.counters["preempt_dump"] = static_cast<double>(probe.Involuntary(StallProbe::kDump));
+  state.counters["preempt_idle"] = static_cast<double>(probe.Involuntary(StallProbe::kIdle));
   state.counters["dump_MiB"] = static_cast<double>(st.bytes) / kMiB;
   state.counters["fill"] = static_cast<double>(before.bytes_retained) /
                            static_cast<double>(before.ring_bytes);
@@ -772,8 +823,8 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     }
     for (const Row* r : rows) {
       if (r->function != "BM_Recorder_WriteTo") continue;
-      std::printf("\nWriteTo of a full %zu MiB recorder to /tmp (2 tracing threads running)\n",
-                  DumpRecorderBytes() >> 20);
+      std::printf("\nWriteTo of a full %zu MiB recorder to /tmp (%.0f tracing thread(s) running)\n",
+                  DumpRecorderBytes() >> 20, r->Get("probe_threads"));
       if (r->error || !r->valid) {
         std::printf("  DROPPED/ERROR: not a result\n");
         continue;
@@ -791,6 +842,10 @@ class SummaryReporter : public benchmark::ConsoleReporter {
                   r->Get("max_gap_dump_us") - r->Get("max_gap_idle_us"),
                   r->Get("max_gap_dump_us") - r->Get("max_gap_write_us"), r->Get("gaps50_dump"),
                   r->Get("gaps50_idle"), r->Get("gaps50_write"));
+      std::printf("  tracing threads' waits (voluntary context switches) during dump %.0f "
+                  "(target 0), idle %.0f; preemptions during dump %.0f, idle %.0f\n",
+                  r->Get("waits_dump"), r->Get("waits_idle"), r->Get("preempt_dump"),
+                  r->Get("preempt_idle"));
     }
     const Row* raw = nullptr;
     const Row* lz4 = nullptr;

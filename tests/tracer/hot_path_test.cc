@@ -48,12 +48,16 @@ void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noe
   const std::size_t align = std::max(static_cast<std::size_t>(a), sizeof(void*));
   return posix_memalign(&p, align, n == 0 ? 1 : n) == 0 ? p : nullptr;
 }
+// GCC 12 takes these replacements for a free() of memory from operator new.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace tracer {
 namespace {

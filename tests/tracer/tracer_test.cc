@@ -1,5 +1,6 @@
 #include "tracer/tracer.h"
 
+#include <dlfcn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -355,6 +356,46 @@ TEST_F(TracerTest, EventsAfterGapsOfEveryDeltaLengthKeepTheirArguments) {
   }
   EXPECT_EQ(blocks, 5);
   EXPECT_EQ(logs, 5);
+}
+
+// Every generation lists the loaded objects (the collector walks them again only when the
+// loader's counts change): the test binary's code is in one of them, and a library loaded
+// mid-capture appears from the next generation on.
+TEST_F(TracerTest, GenerationsListLoadedObjectsIncludingOnesLoadedMidCapture) {
+  StringSink sink;
+  TraceOptions o;
+  o.generation_period = absl::Milliseconds(20);
+  ASSERT_TRUE(StartTrace(sink, o).ok());
+  static const Name kName("mark");
+  hooks::Counter(kName, 1);
+  absl::SleepFor(absl::Milliseconds(60));
+  void* lib = dlopen("libnss_files.so.2", RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(lib, nullptr) << dlerror();
+  absl::SleepFor(absl::Milliseconds(60));
+  hooks::Counter(kName, 2);
+  ASSERT_TRUE(StopTrace().ok());
+  absl::StatusOr<testing::ReadBack> rb = ReadTrace(sink.data());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_GE(rb->generations.size(), 3u);
+  const auto code = reinterpret_cast<uint64_t>(&dlopen);  // libc's code: always loaded
+  auto has = [](const format::Generation& g, auto pred) {
+    for (const format::Mapping& m : g.mappings) {
+      if (pred(m)) return true;
+    }
+    return false;
+  };
+  for (const auto& g : rb->generations) {
+    EXPECT_TRUE(has(*g, [&](const format::Mapping& m) { return m.start <= code && code < m.end; }))
+        << "generation " << g->seq;
+  }
+  const auto nss = [&](const format::Generation& g) {
+    return has(g, [&](const format::Mapping& m) {
+      return absl::StrContains(g.String(m.path), "libnss_files");
+    });
+  };
+  EXPECT_FALSE(nss(*rb->generations.front()));
+  EXPECT_TRUE(nss(*rb->generations.back()));
+  dlclose(lib);
 }
 
 TEST_F(TracerTest, SecondStartFailsAndStopWithoutStartFails) {

@@ -326,6 +326,12 @@ struct TaskEntry {
   uint64_t tick = 0;
 };
 
+// glibc's counts of objects loaded and unloaded so far (the same in every dl_phdr_info).
+struct LoaderCounts {
+  bool known = false;
+  unsigned long long adds = 0, subs = 0;
+  bool operator==(const LoaderCounts&) const = default;
+};
 // A task-state change, as the collector decodes it from a batch.
 struct StateEvent {
   uint64_t tick;
@@ -364,6 +370,8 @@ class Collector {
   std::vector<size_t> run_end_;
   std::string raw_, compressed_;
   format::GenerationBuilder builder_{0};
+  std::vector<format::Mapping> mappings_;  // ids interned; valid while mappings_counts_ holds
+  LoaderCounts mappings_counts_;
 
   absl::Status Activate();
   void Deactivate();
@@ -489,6 +497,22 @@ const format::Frame& Collector::Symbolize(uintptr_t pc) {
 struct CollectedBatch {
   Buffer* b;
 };
+
+LoaderCounts ReadLoaderCounts() {
+  LoaderCounts c;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t size, void* data) {
+        auto* out = static_cast<LoaderCounts*>(data);
+        if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+          out->known = true;
+          out->adds = info->dlpi_adds;
+          out->subs = info->dlpi_subs;
+        }
+        return 1;  // the first object says it
+      },
+      &c);
+  return c;
+}
 
 int CollectMapping(dl_phdr_info* info, size_t, void* data) {
   auto* out = static_cast<std::vector<std::pair<format::Mapping, std::string>>*>(data);
@@ -792,17 +816,25 @@ void Collector::Cut(bool final) {
     }
     gb.AddStack(id, frames);
   }
-  {
+  // The loaded objects: walked again only when the loader's counts of objects added and
+  // removed changed since the last cut (walking reads every object's build-id note).
+  if (const LoaderCounts lc = ReadLoaderCounts(); !lc.known || lc != mappings_counts_ ||
+                                                  mappings_.empty()) {
     std::vector<std::pair<format::Mapping, std::string>> maps;
     dl_iterate_phdr(CollectMapping, &maps);
+    mappings_.clear();
     for (auto& [m, ids] : maps) {
       size_t z = ids.find('\0');
       m.build_id = Strings().Intern(ids.substr(0, z));
       m.path = Strings().Intern(ids.substr(z + 1));
-      if (m.build_id) strings.insert(m.build_id);
-      if (m.path) strings.insert(m.path);
-      gb.AddMapping(m);
+      mappings_.push_back(m);
     }
+    mappings_counts_ = lc;
+  }
+  for (const format::Mapping& m : mappings_) {
+    if (m.build_id) strings.insert(static_cast<uint32_t>(m.build_id));
+    if (m.path) strings.insert(static_cast<uint32_t>(m.path));
+    gb.AddMapping(m);
   }
   strings.erase(0);
   for (uint32_t id : strings) gb.AddString(id, Strings().Get(id));
