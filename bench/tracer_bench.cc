@@ -87,6 +87,15 @@ class Session {
     tracer::TraceOptions o;
     o.generation_period = absl::Milliseconds(100);
     if (absl::Status st = tracer::StartTrace(sink_, o); !st.ok()) Die("StartTrace", st);
+    // Warm up: a few generations' worth of events through every stage, so that the first
+    // timed run does not pay for first-time work (thread registration, intern tables, the
+    // first cuts).
+    static const tracer::Name kWarm("warm-up");
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    while (std::chrono::steady_clock::now() < until) {
+      for (int i = 0; i < 1000; ++i) tracer::Region r = tracer::StartRegion(tracer::Task(), kWarm);
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
   }
 
   [[noreturn]] static void Die(const char* what, const absl::Status& st) {
@@ -104,12 +113,16 @@ uint64_t EventsLost() { return tracer::GetTracerStats().events_lost; }
 // Waits (up to 2 s) until the collector has caught up with earlier runs, which record far
 // faster than any program would: a run should time the recording path, not a pool that an
 // earlier run left full.
+// The collector returns buffers before it delivers the generation, so a few more ms let it
+// finish: on a machine whose two vCPUs are hyperthreads of one core, a collector still busy
+// on the sibling slows the next run's thread by a third.
 void WaitForCollector() {
   for (int i = 0; i < 2000; ++i) {
     const tracer::TracerStats s = tracer::GetTracerStats();
-    if (s.buffers_free * 10 >= s.buffers_total * 9) return;
+    if (s.buffers_free * 10 >= s.buffers_total * 9) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
 // ---- Per-run bookkeeping shared by the per-event benchmarks. -----------------------------
