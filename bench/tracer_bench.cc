@@ -12,8 +12,10 @@
 //
 // Times are CPU times (per thread: CLOCK_THREAD_CPUTIME_ID via the framework), so other load on
 // the machine inflates them less than wall time would.
-// Every per-event benchmark reports `ns_per_event` (a pair counts as two events, per thread),
-// `x_floor` (that over the floor of this run with the same thread count) and `dropped`
+// Every per-event benchmark reports `ns_per_event` (a pair counts as two events; thread 0's),
+// `x_floor` (that over the floor interleaved with it: chunks of 4096 floor operations and
+// 4096 events alternate in the timed loop, each timed on its own, so both see the machine in
+// the same state; see RunScope::Loop) and `dropped`
 // (tracer::GetTracerStats().events_lost over the run). A run that dropped is not a result: it
 // is reported as an error, so it never reaches a median. After the runs main prints a table
 // of each benchmark's median ns/event over the floor's median (or the single run's, without
@@ -21,8 +23,9 @@
 //
 // Tracing sessions: benchmarks are registered grouped by mode (off, on, stacks) and a session
 // is started only when the mode changes, so the 256 MiB pool is faulted in once per mode, as in
-// a long-running process. The sink is /dev/null with a 100 ms generation period: the collector
-// recycles buffers as it would in production.
+// a long-running process. The sink is /dev/null. Per-event runs: generations are cut before
+// each run (WaitForCollector), none inside it; the thread-pool benchmark: the default 1 s
+// period, as in production.
 //
 // Smoke mode (CI): tracer_bench --benchmark_min_time=0.01
 // Results:   tracer_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
@@ -49,6 +52,7 @@
 #include "absl/time/time.h"
 #include "benchmark/benchmark.h"
 #include "tracer/hooks.h"
+#include "tracer/internal/collector.h"
 #include "tracer/sink.h"
 #include "tracer/tracer.h"
 
@@ -58,25 +62,30 @@ namespace {
 
 enum class Mode { kOff, kOn, kStacks };
 
+// Generations are cut before each run (WaitForCollector) rather than by the clock.
+constexpr absl::Duration kPeriod = absl::Seconds(30);
+
 // Process-wide; only benchmark thread 0 calls Ensure, before its timed loop (the other
 // threads wait at the loop's start barrier, so they see the new state).
 class Session {
  public:
-  static void Ensure(Mode mode) {
+  // `period`: the generation period of the session (per-event runs cut explicitly instead).
+  static void Ensure(Mode mode, absl::Duration period = kPeriod) {
     static Session* s = new Session;
-    s->Switch(mode);
+    s->Switch(mode, period);
   }
   static void StopAll() { Ensure(Mode::kOff); }
 
  private:
   Session() : null_fd_(open("/dev/null", O_WRONLY | O_CLOEXEC)), sink_(null_fd_) {}
 
-  void Switch(Mode mode) {
-    if (mode == mode_) return;
+  void Switch(Mode mode, absl::Duration period) {
+    if (mode == mode_ && (mode == Mode::kOff || period == period_)) return;
     if (mode_ != Mode::kOff) {
       if (absl::Status st = tracer::StopTrace(); !st.ok()) Die("StopTrace", st);
     }
     mode_ = mode;
+    period_ = period;
     if (mode == Mode::kOff) return;
     tracer::BufferConfig c;
     c.buffer_bytes = 64 << 10;
@@ -85,7 +94,7 @@ class Session {
     c.region_stacks = false;
     if (absl::Status st = tracer::SetBufferConfig(c); !st.ok()) Die("SetBufferConfig", st);
     tracer::TraceOptions o;
-    o.generation_period = absl::Milliseconds(100);
+    o.generation_period = period;
     if (absl::Status st = tracer::StartTrace(sink_, o); !st.ok()) Die("StartTrace", st);
     // Warm up: a few generations' worth of events through every stage, so that the first
     // timed run does not pay for first-time work (thread registration, intern tables, the
@@ -106,6 +115,7 @@ class Session {
   int null_fd_;
   tracer::FdSink sink_;
   Mode mode_ = Mode::kOff;
+  absl::Duration period_ = kPeriod;
 };
 
 uint64_t EventsLost() { return tracer::GetTracerStats().events_lost; }
@@ -113,16 +123,20 @@ uint64_t EventsLost() { return tracer::GetTracerStats().events_lost; }
 // Waits (up to 2 s) until the collector has caught up with earlier runs, which record far
 // faster than any program would: a run should time the recording path, not a pool that an
 // earlier run left full.
-// The collector returns buffers before it delivers the generation, so a few more ms let it
-// finish: on a machine whose two vCPUs are hyperthreads of one core, a collector still busy
-// on the sibling slows the next run's thread by a third.
+// Before each run: seal what earlier runs recorded (CutGeneration returns once the generation
+// is delivered and its buffers are back in the pool), so that the timed loop runs with an
+// idle collector and a free pool. The session's generation period is long (kPeriod), so no
+// cut falls inside a timed loop: a per-event run times the recording path alone. (On this
+// kind of VM a collector busy alongside slows the recording thread by up to ~2x, whatever
+// the code does; the collector's own cost is what BM_Tracer_ThreadPoolContention measures,
+// as process CPU.)
 void WaitForCollector() {
-  for (int i = 0; i < 2000; ++i) {
-    const tracer::TracerStats s = tracer::GetTracerStats();
-    if (s.buffers_free * 10 >= s.buffers_total * 9) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (tracer::IsTracing()) {
+    if (absl::Status st = tracer::tracer_internal::CutGeneration(); !st.ok()) {
+      std::fprintf(stderr, "tracer_bench: CutGeneration: %s\n", st.ToString().c_str());
+      std::abort();
+    }
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
 // ---- Per-run bookkeeping shared by the per-event benchmarks. -----------------------------
@@ -138,6 +152,26 @@ uint64_t ThreadCpuNs() {
 }
 
 // Thread 0's view of one run: starts the session and the clocks, then sets the counters.
+// ---- The floor: rdtsc + a 16-byte store into a thread-local buffer. ---------------------
+
+struct FloorBuffer {
+  alignas(64) char data[64 << 10];
+  size_t pos = 0;
+  uint64_t n = 0;
+};
+thread_local FloorBuffer t_floor;
+
+// One floor operation, as BM_Tracer_Floor times it.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FloorOp(FloorBuffer& fb) {
+  const uint64_t tsc = __rdtsc();
+  char* p = fb.data + fb.pos;
+  std::memcpy(p, &tsc, 8);
+  std::memcpy(p + 8, &fb.n, 8);
+  fb.pos = (fb.pos + 16) & (sizeof(fb.data) - 1);
+  ++fb.n;
+  benchmark::ClobberMemory();  // the stores happen, every iteration
+}
+
 class RunScope {
  public:
   RunScope(benchmark::State& state, Mode mode, int events_per_iter)
@@ -150,6 +184,28 @@ class RunScope {
   }
   // Call right before the timed loop (after any untimed per-thread setup).
   void Begin() { start_ns_ = ThreadCpuNs(); }
+  // The timed loop of a per-event benchmark, with the floor interleaved: chunks of kChunk
+  // floor operations and kChunk calls of `event` alternate, each chunk timed on its own, so
+  // the ratio compares the two over the same stretch of time (a shared machine's speed
+  // drifts over seconds, and a floor timed once, earlier, would not see it). The figures are
+  // the event chunks' time per event and its ratio to the floor chunks'. Call instead of
+  // Begin() + the loop.
+  template <typename F>
+  void Loop(F&& event) {
+    constexpr benchmark::IterationCount kChunk = 4096;
+    FloorBuffer& fb = t_floor;
+    interleaved_ = true;
+    while (state_.KeepRunningBatch(kChunk)) {
+      const uint64_t t0 = ThreadCpuNs();
+      for (int i = 0; i < kChunk; ++i) FloorOp(fb);
+      const uint64_t t1 = ThreadCpuNs();
+      for (int i = 0; i < kChunk; ++i) event();
+      const uint64_t t2 = ThreadCpuNs();
+      floor_ns_ += t1 - t0;
+      event_ns_ += t2 - t1;
+      chunk_iters_ += kChunk;
+    }
+  }
   // Call right after the timed loop. Returns thread 0's ns/event (0 on other threads).
   double End() {
     const uint64_t end_ns = ThreadCpuNs();
@@ -157,12 +213,22 @@ class RunScope {
     // Counters are summed over threads and kIsRate divides by the CPU time summed over
     // threads; kInvert makes it CPU seconds per event (of each thread); the 1e-9 scale turns
     // that into ns.
-    state_.counters["ns_per_event"] = benchmark::Counter(
-        events * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    if (!interleaved_) {
+      state_.counters["ns_per_event"] = benchmark::Counter(
+          events * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    }
     if (state_.thread_index() != 0) return 0;
     const uint64_t dropped = EventsLost() - lost_before_;
     state_.counters["dropped"] = static_cast<double>(dropped);
-    const double ns = static_cast<double>(end_ns - start_ns_) / std::max(events, 1.0);
+    double ns = static_cast<double>(end_ns - start_ns_) / std::max(events, 1.0);
+    if (interleaved_) {
+      const double n = static_cast<double>(std::max<uint64_t>(chunk_iters_, 1));
+      ns = static_cast<double>(event_ns_) / (n * events_per_iter_);
+      state_.counters["ns_per_event"] = ns;  // thread 0's event chunks only
+      const double floor_ns = static_cast<double>(floor_ns_) / n;
+      state_.counters["floor_ns"] = floor_ns;
+      state_.counters["x_floor"] = ns / floor_ns;
+    }
     if (dropped != 0) {
       state_.SkipWithError(("dropped " + std::to_string(dropped) +
                             " events (pool exhausted): not a result")
@@ -171,7 +237,7 @@ class RunScope {
     return ns;
   }
   void SetRatio(double ns) {
-    if (state_.thread_index() != 0) return;
+    if (state_.thread_index() != 0 || interleaved_) return;
     auto it = g_floor_ns.find(state_.threads());
     if (it != g_floor_ns.end() && it->second > 0) {
       state_.counters["x_floor"] = benchmark::Counter(ns / it->second);
@@ -183,33 +249,17 @@ class RunScope {
   int events_per_iter_;
   uint64_t lost_before_ = 0;
   uint64_t start_ns_ = 0;
+  bool interleaved_ = false;
+  uint64_t floor_ns_ = 0, event_ns_ = 0, chunk_iters_ = 0;
 };
 
-// ---- The floor. --------------------------------------------------------------------------
-
-struct FloorBuffer {
-  alignas(64) char data[64 << 10];
-  size_t pos = 0;
-};
-thread_local FloorBuffer t_floor;
 
 void BM_Tracer_Floor(benchmark::State& state) {
   RunScope run(state, Mode::kOff, 1);
   FloorBuffer& fb = t_floor;
-  size_t pos = fb.pos;
-  uint64_t n = 0;
   run.Begin();
-  for (auto _ : state) {
-    const uint64_t tsc = __rdtsc();
-    char* p = fb.data + pos;
-    std::memcpy(p, &tsc, 8);
-    std::memcpy(p + 8, &n, 8);
-    pos = (pos + 16) & (sizeof(fb.data) - 1);
-    ++n;
-    benchmark::ClobberMemory();  // the stores happen, every iteration
-  }
+  for (auto _ : state) FloorOp(fb);
   const double ns = run.End();
-  fb.pos = pos;
   if (state.thread_index() == 0) g_floor_ns[state.threads()] = ns;
   run.SetRatio(ns);
 }
@@ -238,12 +288,11 @@ void BM_Tracer_RegionPair(benchmark::State& state, Mode mode) {
   RunScope run(state, mode, 2);
   const tracer::Task task;  // id 0: the thread's own time
   const tracer::Name& name = RegionName();
-  run.Begin();
-  for (auto _ : state) {
+  run.Loop([&] {
     tracer::Region r = tracer::StartRegion(task, name);
     r.End();
-  }
-  run.SetRatio(run.End());
+  });
+  run.End();
 }
 
 // Task block + unblock (2 events; each captures a stack when stacks are on).
@@ -252,24 +301,22 @@ void BM_Tracer_TaskBlockUnblock(benchmark::State& state, Mode mode) {
   tracer::TaskRef t;
   t.id = tracer::hooks::NewTaskId();  // no TaskCreate: the pair alone is timed
   int object = 0;
-  run.Begin();
-  for (auto _ : state) {
+  run.Loop([&] {
     tracer::hooks::TaskBlock(t, tracer::BlockReason::kMutex, &object);
     tracer::hooks::TaskUnblock(t, &object);
-  }
-  run.SetRatio(run.End());
+  });
+  run.End();
 }
 
 // Syscall begin + end (2 events; begin captures a stack when stacks are on).
 void BM_Tracer_SyscallPair(benchmark::State& state, Mode mode) {
   RunScope run(state, mode, 2);
   const tracer::Name& name = SyscallName();
-  run.Begin();
-  for (auto _ : state) {
+  run.Loop([&] {
     tracer::hooks::SyscallBegin(name);
     tracer::hooks::SyscallEnd();
-  }
-  run.SetRatio(run.End());
+  });
+  run.End();
 }
 
 // A log with a short (12-byte) message (1 event).
@@ -277,9 +324,8 @@ void BM_Tracer_Log(benchmark::State& state, Mode mode) {
   RunScope run(state, mode, 1);
   const tracer::Task task;
   const tracer::Name& category = LogCategory();
-  run.Begin();
-  for (auto _ : state) tracer::Log(task, category, "miss key 42!");
-  run.SetRatio(run.End());
+  run.Loop([&] { tracer::Log(task, category, "miss key 42!"); });
+  run.End();
 }
 
 // A counter sample (1 event).
@@ -287,9 +333,8 @@ void BM_Tracer_Counter(benchmark::State& state, Mode mode) {
   RunScope run(state, mode, 1);
   const tracer::Name& name = CounterName();
   int64_t v = 0;
-  run.Begin();
-  for (auto _ : state) tracer::hooks::Counter(name, v++ & 1023);
-  run.SetRatio(run.End());
+  run.Loop([&] { tracer::hooks::Counter(name, v++ & 1023); });
+  run.End();
 }
 
 // ---- A realistic workload: a thread pool with lock contention. ---------------------------
@@ -346,7 +391,7 @@ void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
   static const tracer::Name kRegion("compute");
   static const tracer::Name kSyscall("getppid");
 
-  Session::Ensure(mode);
+  Session::Ensure(mode, absl::Seconds(1));  // TraceOptions' default period: cuts as in production
   const uint64_t lost_before = EventsLost();
 
   struct PoolTask {
@@ -515,6 +560,8 @@ class SummaryReporter : public benchmark::ConsoleReporter {
                                                             : 1.0);
       auto it = r.counters.find("ns_per_event");
       row.ns_per_event = it == r.counters.end() ? -1 : it->second.value;
+      auto x = r.counters.find("x_floor");
+      row.x_floor = x == r.counters.end() ? -1 : x->second.value;
       row.valid = true;
     }
     ConsoleReporter::ReportRuns(reports);
@@ -528,7 +575,8 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     for (const Row* r : rows) {
       if (r->function == "BM_Tracer_Floor" && r->valid && !r->error) floor[r->threads] = r->ns_per_event;
     }
-    std::printf("\nSummary (%s; ratio = ns/event over the floor's, same thread count)\n",
+    std::printf("\nSummary (%s; ratio = ns/event over the floor interleaved with it in the same run;"
+                " the floor rows: their own runs)\n",
                 any_median_ ? "medians" : "single runs");
     std::printf("%-52s %12s %10s\n", "benchmark", "ns/event", "x floor");
     std::map<std::string, double> pool;  // label -> process CPU ns per iteration
@@ -543,7 +591,9 @@ class SummaryReporter : public benchmark::ConsoleReporter {
         continue;
       }
       auto f = floor.find(r->threads);
-      if (f != floor.end() && f->second > 0) {
+      if (r->x_floor > 0) {
+        std::printf("%-52s %12.2f %10.2f\n", r->label.c_str(), r->ns_per_event, r->x_floor);
+      } else if (f != floor.end() && f->second > 0) {
         std::printf("%-52s %12.2f %10.2f\n", r->label.c_str(), r->ns_per_event,
                     r->ns_per_event / f->second);
       } else {
@@ -572,6 +622,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     int threads = 1;
     bool valid = false, error = false;
     double ns_per_event = -1, cpu_ns = 0;
+    double x_floor = -1;  // from the floor interleaved in the run, when it has one
   };
   std::map<std::string, Row> rows_;
   int next_order_ = 0;
