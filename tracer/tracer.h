@@ -185,6 +185,7 @@ inline void LogWithId(uint64_t task, uint32_t category, absl::string_view messag
                                static_cast<uint32_t>(message.size()), /*has_bytes=*/true);
 }
 inline void Log(const Task& task, const Name& category, absl::string_view message) {
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
   LogWithId(task.id(), category.id(), message);
 }
 void Log(const Task& task, absl::string_view category, absl::string_view message);

@@ -167,12 +167,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CopyBytes(char* dst, const char* src, u
   }
 }
 
-// The write section every event goes through. `encode(p)` writes the event's arguments (and
-// inline bytes) at p and returns their end; `slow(ts)` records the event the slow way (a new
-// buffer, a new generation, or a drop). `nbytes`: the inline bytes' length.
-template <typename Encode, typename Slow>
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitCore(format::EventType type, uint32_t nbytes,
-                                                  Encode encode, Slow slow) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitEnabled(format::EventType type,
+                                                     const uint64_t* args, int nargs,
+                                                     const char* bytes = nullptr,
+                                                     uint32_t nbytes = 0,
+                                                     bool has_bytes = false) {
   ThreadState& ts = t_state;
   const uint32_t s = ts.seq.load(std::memory_order_relaxed);
   if (ABSL_PREDICT_FALSE(s & 1)) {  // a signal handler interrupted a write on this thread
@@ -185,7 +184,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitCore(format::EventType type, uint32
   char* p = ts.pos.load(std::memory_order_relaxed);
   if (ABSL_PREDICT_FALSE(gen != ts.gen ||
                          ts.end - p < static_cast<long>(kMaxFixedEventBytes + nbytes))) {
-    slow(ts);
+    EmitSlow(ts, type, args, nargs, bytes, nbytes, has_bytes);
   } else {
     uint64_t now = ReadTicks();
     // The arguments go where they would follow a one-byte delta, so that encoding them need
@@ -194,7 +193,14 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitCore(format::EventType type, uint32
     // delta moves them up by the bytes it needs.
     char* const start = p;
     *p = static_cast<char>(type);
-    p = encode(p + 2);
+    p += 2;
+#pragma GCC unroll 6
+    for (int i = 0; i < nargs; ++i) p = format_internal::EncodeVarintFast(p, args[i]);
+    if (has_bytes) {
+      p = format_internal::EncodeVarintFast(p, nbytes);
+      CopyBytes(p, bytes, nbytes);
+      p += nbytes;
+    }
     // Per-thread ticks never go backwards on an invariant TSC; clamp if a VM's does.
     if (ABSL_PREDICT_FALSE(now < ts.last_tick)) now = ts.last_tick;
     const uint64_t delta = now - ts.last_tick;
@@ -209,49 +215,19 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitCore(format::EventType type, uint32
   ts.seq.store(s + 2, std::memory_order_release);
 }
 
-// An event with its arguments in an array (and optional inline bytes).
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitEnabled(format::EventType type,
-                                                     const uint64_t* args, int nargs,
-                                                     const char* bytes = nullptr,
-                                                     uint32_t nbytes = 0,
-                                                     bool has_bytes = false) {
-  EmitCore(
-      type, nbytes,
-      [&](char* p) {
-#pragma GCC unroll 6
-        for (int i = 0; i < nargs; ++i) p = format_internal::EncodeVarintFast(p, args[i]);
-        if (has_bytes) {
-          p = format_internal::EncodeVarintFast(p, nbytes);
-          CopyBytes(p, bytes, nbytes);
-          p += nbytes;
-        }
-        return p;
-      },
-      [&](ThreadState& ts) { EmitSlow(ts, type, args, nargs, bytes, nbytes, has_bytes); });
-}
-
-// An event with its arguments as a parameter pack: they are encoded straight from registers
-// (an array would be stored to the stack and loaded back on the hot path).
-// REQUIRES: Enabled() was just true.
+// EmitEnabled with the arguments as a parameter pack. REQUIRES: Enabled() was just true.
 template <typename... A>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitEnabledArgs(format::EventType type, A... a) {
-  EmitCore(
-      type, 0,
-      [&](char* p) {
-        ((p = format_internal::EncodeVarintFast(p, static_cast<uint64_t>(a))), ...);
-        return p;
-      },
-      [&](ThreadState& ts) {
-        const uint64_t args[sizeof...(A) + 1] = {static_cast<uint64_t>(a)..., 0};
-        EmitSlow(ts, type, args, static_cast<int>(sizeof...(A)), nullptr, 0, false);
-      });
+  const uint64_t args[sizeof...(A) + 1] = {static_cast<uint64_t>(a)..., 0};
+  EmitEnabled(type, args, static_cast<int>(sizeof...(A)));
 }
 
 // The usual entry: one relaxed load and a predictable branch when tracing is off.
 template <typename... A>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Emit(format::EventType type, A... a) {
   if (ABSL_PREDICT_TRUE(!Enabled())) return;
-  EmitEnabledArgs(type, a...);
+  const uint64_t args[sizeof...(A) + 1] = {static_cast<uint64_t>(a)..., 0};
+  EmitEnabled(type, args, static_cast<int>(sizeof...(A)));
 }
 
 }  // namespace tracer::tracer_internal
