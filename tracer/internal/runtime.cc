@@ -350,6 +350,7 @@ class Collector {
   std::mutex wake_mu_;
   bool stop_ = false;
   bool wake_ = false;  // guarded by wake_mu_
+  bool started_ = false;  // guarded by wake_mu_: the collector thread runs its loop
 
   uint32_t last_gen_number_ = 0;
   uint32_t cur_gen_ = 0;
@@ -422,7 +423,18 @@ absl::Status Collector::Activate() {
   stop_ = false;
   wake_ = false;
   g_gen.store(cur_gen_, std::memory_order_seq_cst);  // tracing on
+  {
+    std::lock_guard<std::mutex> l(wake_mu_);
+    started_ = false;
+  }
   thread_ = std::thread([this] { Loop(); });
+  // Return only once the thread runs our code: a fork() right after activation then never
+  // catches it inside the thread start-up (where a sanitizer's allocator, which has no fork
+  // handlers, may hold a lock the child would inherit locked).
+  {
+    std::unique_lock<std::mutex> l(wake_mu_);
+    cv_.wait(l, [&] { return started_; });
+  }
   return absl::OkStatus();
 }
 
@@ -430,6 +442,11 @@ absl::Status Collector::Activate() {
 // is written out instead of dropped). Checks the pool every few milliseconds.
 void Collector::Loop() {
   pthread_setname_np(pthread_self(), "tracer-collect");
+  {
+    std::lock_guard<std::mutex> l(wake_mu_);
+    started_ = true;
+  }
+  cv_.notify_all();
   constexpr absl::Duration kPoll = absl::Milliseconds(5);
   absl::Time last_cut = absl::Now();
   for (;;) {
