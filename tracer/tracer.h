@@ -129,7 +129,7 @@ class Region {
       : task_(o.task_), name_(o.name_), active_(std::exchange(o.active_, false)) {}
   Region& operator=(Region&&) = delete;
   Region(const Region&) = delete;
-  ~Region() { End(); }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE ~Region() { End(); }
   ABSL_ATTRIBUTE_ALWAYS_INLINE void End() {
     if (!active_) return;
     active_ = false;
@@ -147,17 +147,17 @@ class Region {
 };
 
 // The common path of StartRegion: inline, so disabled costs one load and a branch.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline Region StartRegionWithId(uint64_t task, uint32_t name) {
+TRACER_HOOK Region StartRegionWithId(uint64_t task, uint32_t name) {
   if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return Region();
   tracer_internal::Emit(format::EventType::kRegionBegin, task, name,
                         tracer_internal::StackForRegion());
   return Region(task, name);
 }
-inline Region StartRegion(const Task& task, const Name& name) {
+TRACER_HOOK Region StartRegion(const Task& task, const Name& name) {
   return StartRegionWithId(task.id(), name.id());
 }
 Region StartRegion(const Task& task, absl::string_view name);
-inline Region StartRegion(const Name& name) {
+TRACER_HOOK Region StartRegion(const Name& name) {
   return StartRegionWithId(tracer_internal::t_state.current_user_task, name.id());
 }
 Region StartRegion(absl::string_view name);
@@ -175,7 +175,7 @@ decltype(auto) WithRegion(const Task& task, absl::string_view name, Fn&& fn) {
 
 // A log message in a task (Go's trace.Log). Messages over 4000 bytes are truncated.
 // Inline: a short message with a pre-interned category is a hot-path event like any other.
-inline void LogWithId(uint64_t task, uint32_t category, absl::string_view message) {
+TRACER_HOOK void LogWithId(uint64_t task, uint32_t category, absl::string_view message) {
   if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
   if (ABSL_PREDICT_FALSE(message.size() > tracer_internal::kMaxLogBytes)) {
     message = message.substr(0, tracer_internal::kMaxLogBytes);
@@ -184,7 +184,7 @@ inline void LogWithId(uint64_t task, uint32_t category, absl::string_view messag
   tracer_internal::EmitEnabled(format::EventType::kLog, args, 2, message.data(),
                                static_cast<uint32_t>(message.size()), /*has_bytes=*/true);
 }
-inline void Log(const Task& task, const Name& category, absl::string_view message) {
+TRACER_HOOK void Log(const Task& task, const Name& category, absl::string_view message) {
   if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
   LogWithId(task.id(), category.id(), message);
 }

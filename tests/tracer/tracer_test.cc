@@ -240,6 +240,52 @@ TEST_F(TracerTest, EachGenerationAloneNamesItsStringsStacksAndTaskStates) {
   }
 }
 
+// TaskRef::seq moves only with recorded transitions: a disabled hook never writes to the
+// runtime's task object, and a capture sees its starts and unblocks numbered in order, across
+// the threads that record them.
+TEST_F(TracerTest, TaskSeqNumbersRecordedStartsAndUnblocksInOrder) {
+  static const Name kName("seq-task");
+  TaskRef t;
+  hooks::TaskCreate(t, kName);
+  int object = 0;
+  for (int i = 0; i < 3; ++i) {  // nothing traces: no numbers taken
+    hooks::TaskStart(t);
+    hooks::TaskBlock(t, BlockReason::kMutex, &object);
+    hooks::TaskUnblock(t, &object);
+  }
+  EXPECT_EQ(t.seq, 0u);
+
+  StringSink sink;
+  ASSERT_TRUE(StartTrace(sink).ok());
+  constexpr int kRounds = 50;
+  for (int i = 0; i < kRounds; ++i) {
+    hooks::TaskStart(t);
+    hooks::TaskBlock(t, BlockReason::kMutex, &object);
+    std::thread waker([&] { hooks::TaskUnblock(t, &object); });  // a waker on another thread
+    waker.join();
+  }
+  ASSERT_TRUE(StopTrace().ok());
+  EXPECT_EQ(t.seq, 2u * kRounds);
+  hooks::TaskStart(t);
+  hooks::TaskUnblock(t, &object);
+  EXPECT_EQ(t.seq, 2u * kRounds) << "a transition after StopTrace took a number";
+
+  auto rb = ReadTrace(sink.Release());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  std::vector<uint64_t> seqs;
+  std::set<uint64_t> threads;
+  for (const auto& [e, g] : rb->events) {
+    if ((e.type == EventType::kTaskStart || e.type == EventType::kTaskUnblock) &&
+        e.args[0] == t.id) {
+      seqs.push_back(e.args[1]);
+      threads.insert(e.thread);
+    }
+  }
+  ASSERT_EQ(seqs.size(), 2u * kRounds);
+  for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1) << "event " << i;
+  EXPECT_GT(threads.size(), 1u);
+}
+
 // Fails every write after the first `ok_writes`.
 class FailingSink : public Sink {
  public:

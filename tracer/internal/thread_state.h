@@ -104,6 +104,11 @@ struct ThreadState {
   ThreadState* prev = nullptr;
 };
 
+// The entry points of the hot path (hooks, regions, logs): always inline. GCC's inliner
+// otherwise keeps the larger ones (a block or unblock, a log) out of line as weak functions,
+// so that even the disabled check costs a call; tests/tracer/inline_check verifies it.
+#define TRACER_HOOK ABSL_ATTRIBUTE_ALWAYS_INLINE inline
+
 extern std::atomic<uint32_t> g_gen;
 // initial-exec: one %fs-relative access, no __tls_get_addr call, even in PIC code (the library
 // must then be linked at start-up, not dlopen()ed late, which is how tracers are used).
