@@ -589,6 +589,53 @@ void WaitEven(ThreadState& ts) {
   }
 }
 
+// What the collector's scan of a batch needs per type byte, flattened from the event table so
+// the per-event loop makes no call and branches little.
+struct ScanInfo {
+  uint8_t type = 0;
+  uint8_t num_args = 0;
+  bool refs = false;   // has a string, stack, label-set or inline-bytes argument
+  bool state = false;  // changes the tracked task states (see ApplyStateEvent)
+  format::ArgKind kinds[format::kMaxEventArgs] = {};
+};
+
+bool IsStateEvent(EventType type) {
+  switch (type) {
+    case EventType::kTaskCreate: case EventType::kTaskStart: case EventType::kTaskBlock:
+    case EventType::kTaskUnblock: case EventType::kTaskYield: case EventType::kTaskEnd:
+    case EventType::kSyscallBegin: case EventType::kSyscallEnd: case EventType::kLabels:
+    case EventType::kUserTaskBegin: case EventType::kUserTaskEnd:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const ScanInfo* ScanInfos() {
+  static const ScanInfo* const table = [] {
+    auto* t = new ScanInfo[256];
+    for (int i = 0; i < 256; ++i) {
+      const format::EventSpec* spec = format::FindEventSpec(static_cast<uint8_t>(i));
+      if (spec == nullptr) continue;
+      t[i].type = static_cast<uint8_t>(i);
+      t[i].num_args = static_cast<uint8_t>(spec->num_args);
+      t[i].state = IsStateEvent(spec->type);
+      for (int a = 0; a < spec->num_args; ++a) {
+        const format::ArgKind k = spec->args[a].kind;
+        t[i].kinds[a] = k;
+        t[i].refs |= k == format::ArgKind::kString || k == format::ArgKind::kStack ||
+                     k == format::ArgKind::kLabelSet || k == format::ArgKind::kBytes;
+      }
+    }
+    return t;
+  }();
+  return table;
+}
+
+// An event starting at least this far before the end of its batch can be scanned without
+// bounds checks: type, delta and arguments, plus the 8 bytes DecodeVarintFast may load.
+constexpr ptrdiff_t kScanMargin = 1 + (1 + format::kMaxEventArgs) * format_internal::kMaxVarintBytes + 8;
+
 // Advances the tracked task states over one event (events come in time order).
 void Collector::ApplyStateEvent(const StateEvent& e) {
   switch (e.type) {
@@ -746,6 +793,7 @@ void Collector::Cut(bool final) {
   state_runs_.clear();
   uint64_t events = 0;
   size_t batch_bytes = 0;
+  const ScanInfo* const scan = ScanInfos();
   for (size_t bi = 0; bi < batches.size(); ++bi) {
     Buffer* const b = batches[bi];
     batch_bytes += b->len;
@@ -753,39 +801,46 @@ void Collector::Cut(bool final) {
     // time order.
     if (bi == 0 || b->thread != batches[bi - 1]->thread) state_runs_.push_back(state_events.size());
     const char* p = b->data;
-    const char* end = b->data + b->len;
+    const char* const end = b->data + b->len;
+    // Events starting before fast_end have all their varints (and the scratch bytes the fast
+    // decoder loads) inside the buffer: no bounds checks. The last few events go the checked
+    // way.
+    const char* const fast_end = b->len > kScanMargin ? end - kScanMargin : b->data;
     uint64_t tick = b->base_tick;
-    b->count = 0;
+    uint64_t count = 0;
     while (p < end) {
-      ++b->count;
-      const auto type = static_cast<EventType>(*p++);
-      const format::EventSpec& spec = format::GetEventSpec(type);
-      uint64_t delta = 0;
-      p = format_internal::DecodeVarint(p, end, &delta);
-      tick += delta;
+      const ScanInfo& si = scan[static_cast<uint8_t>(*p)];
+      const int n = si.num_args;
       uint64_t a[format::kMaxEventArgs] = {};
-      for (int i = 0; i < spec.num_args; ++i) {
-        p = format_internal::DecodeVarint(p, end, &a[i]);
-        switch (spec.args[i].kind) {
-          case format::ArgKind::kString: note(string_stamps_, strings, a[i]); break;
-          case format::ArgKind::kStack: note(stack_stamps_, stacks, a[i]); break;
-          case format::ArgKind::kLabelSet: note(label_stamps_, labels, a[i]); break;
-          case format::ArgKind::kBytes: p += a[i]; break;
-          default: break;
+      uint64_t delta = 0;
+      if (ABSL_PREDICT_TRUE(p < fast_end)) {
+        p = format_internal::DecodeVarintFast(p + 1, &delta);
+        for (int i = 0; i < n; ++i) p = format_internal::DecodeVarintFast(p, &a[i]);
+      } else {
+        p = format_internal::DecodeVarint(p + 1, end, &delta);
+        for (int i = 0; i < n && p != nullptr; ++i) p = format_internal::DecodeVarint(p, end, &a[i]);
+        if (ABSL_PREDICT_FALSE(p == nullptr)) break;  // not from our writer: cannot happen
+      }
+      ++count;
+      tick += delta;
+      if (si.refs) {  // ids for the tables, inline bytes to skip
+        for (int i = 0; i < n; ++i) {
+          switch (si.kinds[i]) {
+            case format::ArgKind::kString: note(string_stamps_, strings, a[i]); break;
+            case format::ArgKind::kStack: note(stack_stamps_, stacks, a[i]); break;
+            case format::ArgKind::kLabelSet: note(label_stamps_, labels, a[i]); break;
+            case format::ArgKind::kBytes: p += a[i]; break;
+            default: break;
+          }
         }
       }
-      switch (type) {
-        case EventType::kTaskCreate: case EventType::kTaskStart: case EventType::kTaskBlock:
-        case EventType::kTaskUnblock: case EventType::kTaskYield: case EventType::kTaskEnd:
-        case EventType::kSyscallBegin: case EventType::kSyscallEnd: case EventType::kLabels:
-        case EventType::kUserTaskBegin: case EventType::kUserTaskEnd:
-          state_events.push_back({tick, b->thread, type, a[0], a[1], a[2], a[3]});
-          break;
-        default:
-          break;
+      if (si.state) {
+        state_events.push_back({tick, b->thread, static_cast<EventType>(si.type), a[0], a[1],
+                                a[2], a[3]});
       }
     }
-    events += b->count;
+    b->count = count;
+    events += count;
   }
 
   // 6: encode. Tables describe the state at the generation's start (before its events).
