@@ -596,7 +596,9 @@ struct ScanInfo {
   uint8_t num_args = 0;
   bool refs = false;   // has a string, stack, label-set or inline-bytes argument
   bool state = false;  // changes the tracked task states (see ApplyStateEvent)
-  format::ArgKind kinds[format::kMaxEventArgs] = {};
+  bool bytes = false;  // the last argument is inline bytes' length
+  // Bit i: argument i is a string id, a stack id, a label-set id.
+  uint8_t strings = 0, stacks = 0, label_sets = 0;
 };
 
 bool IsStateEvent(EventType type) {
@@ -622,10 +624,13 @@ const ScanInfo* ScanInfos() {
       t[i].state = IsStateEvent(spec->type);
       for (int a = 0; a < spec->num_args; ++a) {
         const format::ArgKind k = spec->args[a].kind;
-        t[i].kinds[a] = k;
-        t[i].refs |= k == format::ArgKind::kString || k == format::ArgKind::kStack ||
-                     k == format::ArgKind::kLabelSet || k == format::ArgKind::kBytes;
+        const auto bit = static_cast<uint8_t>(1u << a);
+        if (k == format::ArgKind::kString) t[i].strings |= bit;
+        if (k == format::ArgKind::kStack) t[i].stacks |= bit;
+        if (k == format::ArgKind::kLabelSet) t[i].label_sets |= bit;
       }
+      t[i].bytes = spec->has_bytes();
+      t[i].refs = t[i].strings != 0 || t[i].stacks != 0 || t[i].label_sets != 0 || t[i].bytes;
     }
     return t;
   }();
@@ -824,15 +829,16 @@ void Collector::Cut(bool final) {
       ++count;
       tick += delta;
       if (si.refs) {  // ids for the tables, inline bytes to skip
-        for (int i = 0; i < n; ++i) {
-          switch (si.kinds[i]) {
-            case format::ArgKind::kString: note(string_stamps_, strings, a[i]); break;
-            case format::ArgKind::kStack: note(stack_stamps_, stacks, a[i]); break;
-            case format::ArgKind::kLabelSet: note(label_stamps_, labels, a[i]); break;
-            case format::ArgKind::kBytes: p += a[i]; break;
-            default: break;
-          }
+        for (uint32_t m = si.strings; m != 0; m &= m - 1) {
+          note(string_stamps_, strings, a[__builtin_ctz(m)]);
         }
+        for (uint32_t m = si.stacks; m != 0; m &= m - 1) {
+          note(stack_stamps_, stacks, a[__builtin_ctz(m)]);
+        }
+        for (uint32_t m = si.label_sets; m != 0; m &= m - 1) {
+          note(label_stamps_, labels, a[__builtin_ctz(m)]);
+        }
+        if (si.bytes) p += a[n - 1];  // the kBytes argument is the last
       }
       if (si.state) {
         state_events.push_back({tick, b->thread, static_cast<EventType>(si.type), a[0], a[1],
