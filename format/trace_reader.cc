@@ -115,7 +115,11 @@ class GenerationParser {
       uint8_t kind = static_cast<uint8_t>(*p++);
       uint64_t len;
       p = DecodeVarint(p, end, &len);
-      if (p == nullptr) return Error(section_start, "bad section length varint");
+      if (p == nullptr) {
+        return Error(section_start, format_internal::IsOverlongVarint(section_start + 1, end)
+                                        ? "overlong (non-canonical) section length varint"
+                                        : "bad section length varint");
+      }
       if (len > static_cast<uint64_t>(end - p)) {
         return Error(section_start, absl::StrCat("section of kind ", kind, " claims ", len,
                                                  " bytes, ", end - p, " remain"));
@@ -176,7 +180,13 @@ class GenerationParser {
   bool Count(uint64_t* n, uint64_t min_entry_bytes) {
     return U(n) && *n <= static_cast<uint64_t>(end_ - cur_) / min_entry_bytes;
   }
+  // U() leaves cur_ at the varint it refused, so the message can say why.
+  bool AtOverlongVarint() const { return format_internal::IsOverlongVarint(cur_, end_); }
   absl::Status Truncated(absl::string_view table) {
+    if (AtOverlongVarint()) {
+      return Error(cur_, absl::StrCat("overlong (non-canonical) varint in ", table,
+                                      " table entry"));
+    }
     return Error(cur_, absl::StrCat(table, " table entry is truncated or malformed"));
   }
   // Registers `id` at `index` in a dense id index; rejects 0, huge and duplicate ids.
@@ -194,7 +204,8 @@ class GenerationParser {
     ClockSnapshot& c = gen_->clock;
     uint64_t mono, real;
     if (!U(&c.ticks_per_second) || !U(&c.tick) || !U(&mono) || !U(&real)) {
-      return Error(cur_, "clock section is truncated");
+      return Error(cur_, AtOverlongVarint() ? "overlong (non-canonical) varint in clock section"
+                                            : "clock section is truncated");
     }
     if (c.ticks_per_second == 0) return Error(cur_, "clock frequency is zero");
     c.mono_ns = static_cast<int64_t>(mono);
@@ -341,11 +352,14 @@ class GenerationParser {
   absl::Status ParseBatch() {
     Batch b;
     uint64_t len;
-    if (!U(&b.thread) || !U(&b.seq) || !U(&b.base_tick) || !U(&b.num_events) || !U(&len) ||
-        len != static_cast<uint64_t>(end_ - cur_)) {
+    const bool header_read =
+        U(&b.thread) && U(&b.seq) && U(&b.base_tick) && U(&b.num_events) && U(&len);
+    if (!header_read || len != static_cast<uint64_t>(end_ - cur_)) {
       return Error(cur_, absl::StrCat("batch ", gen_->batches.size(),
-                                      " header is malformed or its length disagrees with its "
-                                      "section"));
+                                      !header_read && AtOverlongVarint()
+                                          ? " header has an overlong (non-canonical) varint"
+                                          : " header is malformed or its length disagrees with "
+                                            "its section"));
     }
     if (b.num_events > len / 2) {  // every event is at least a type byte and a delta
       return Error(cur_, absl::StrCat("batch ", gen_->batches.size(), " claims ", b.num_events,
@@ -621,12 +635,13 @@ constexpr Shape kShapes[] = {
 };
 constexpr size_t kNumShapes = sizeof(kShapes) / sizeof(kShapes[0]);
 
-template <size_t S, size_t I>
+// kCanonical: reject overlong varints (the validating path) or not (the merge's DecodeRun).
+template <bool kCanonical, size_t S, size_t I>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DecodeShapeArg(const Generation& gen, const char*& q,
                                                         const char* end, Event* e) {
   constexpr ArgKind kind = kShapes[S].kinds[I];
   uint64_t v;
-  q = format_internal::DecodeVarintPredicted(q, &v);
+  q = format_internal::DecodeVarintPredicted<kCanonical>(q, &v);
   if (ABSL_PREDICT_FALSE(q == nullptr)) return false;
   if constexpr (kind == ArgKind::kSint) {
     v = static_cast<uint64_t>(UnZigZag(v));
@@ -651,18 +666,18 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DecodeShapeArg(const Generation& gen, c
   return true;
 }
 
-template <size_t S, size_t... I>
+template <bool kCanonical, size_t S, size_t... I>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* DecodeShapeImpl([[maybe_unused]] const Generation& gen, const char* q,
                             [[maybe_unused]] const char* end, Event* e,
                             std::index_sequence<I...>) {
   e->bytes = {};
-  if (!(DecodeShapeArg<S, I>(gen, q, end, e) && ...)) return nullptr;
+  if (!(DecodeShapeArg<kCanonical, S, I>(gen, q, end, e) && ...)) return nullptr;
   return q;
 }
 
 template <size_t S>
 const char* DecodeShape(const Generation& gen, const char* q, const char* end, Event* e) {
-  return DecodeShapeImpl<S>(gen, q, end, e, std::make_index_sequence<kShapes[S].n>());
+  return DecodeShapeImpl<true, S>(gen, q, end, e, std::make_index_sequence<kShapes[S].n>());
 }
 
 template <size_t... S>
@@ -693,6 +708,7 @@ ShapeDecoder FindShapeDecoder(const EventSpec& spec) {
 // The shape decoders behind one switch, inlined into the block decoder's loop: no call, and
 // the loop's state stays in registers.
 static_assert(kNumShapes == 17, "add the new shapes' cases below");
+template <bool kCanonical>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* DecodeShapeById(uint8_t shape,
                                                                 const Generation& gen,
                                                                 const char* q, const char* end,
@@ -700,7 +716,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* DecodeShapeById(uint8_t shape,
   switch (shape) {
 #define TRACER_SHAPE_CASE(S)                                                             \
   case S:                                                                                \
-    return DecodeShapeImpl<S>(gen, q, end, e, std::make_index_sequence<kShapes[S].n>());
+    return DecodeShapeImpl<kCanonical, S>(gen, q, end, e,                               \
+                                          std::make_index_sequence<kShapes[S].n>());
     TRACER_SHAPE_CASE(0)
     TRACER_SHAPE_CASE(1)
     TRACER_SHAPE_CASE(2)
@@ -756,7 +773,9 @@ const DecodeTypeInfo* DecodeTypeInfos() {
 // The common run of DecodeBlock: events far from the end of the batch, of a type with a shape
 // decoder, that decode cleanly. Stops before anything else (the end, an error, a type without
 // a shape), which BatchEventReader::NextImpl then decodes again and reports exactly. Flattened:
-// the table look-ups (FindStack, ...) must not stay calls in the hottest loop.
+// the table look-ups (FindStack, ...) must not stay calls in the hottest loop. It does not
+// check that varints are minimal (that would cost a compare per varint): TraceReader's event
+// validation did, unless the tool turned it off.
 __attribute__((flatten)) size_t DecodeRun(const DecodeTypeInfo* types, const Generation& gen,
                                           const char* end, uint64_t thread, Event* out,
                                           size_t room, const char** p_io, uint64_t* tick_io) {
@@ -768,14 +787,14 @@ __attribute__((flatten)) size_t DecodeRun(const DecodeTypeInfo* types, const Gen
     const uint8_t shape = types[type].shape;  // 0xff for invalid types too
     if (ABSL_PREDICT_FALSE(shape == 0xff)) break;
     uint64_t delta;
-    const char* q = format_internal::DecodeVarintPredicted(p + 1, &delta);
+    const char* q = format_internal::DecodeVarintPredicted</*kCanonical=*/false>(p + 1, &delta);
     if (ABSL_PREDICT_FALSE(q == nullptr || delta > UINT64_MAX - tick)) break;
     Event* const e = out + n;
     const uint64_t t = tick + delta;
     e->type = static_cast<EventType>(type);
     e->thread = thread;
     e->tick = t;
-    q = DecodeShapeById(shape, gen, q, end, e);
+    q = DecodeShapeById</*kCanonical=*/false>(shape, gen, q, end, e);
     if (ABSL_PREDICT_FALSE(q == nullptr)) break;
     p = q;
     tick = t;
@@ -841,33 +860,37 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* BatchEventReader::DecodeArgs(
     const DecodeTypeInfo& info, const char* q, Event* e) {
   if constexpr (kFast) {
     if (ABSL_PREDICT_TRUE(info.shape != 0xff)) {
-      const char* r = DecodeShapeById(info.shape, *gen_, q, end_, e);
+      const char* r = DecodeShapeById</*kCanonical=*/true>(info.shape, *gen_, q, end_, e);
       if (ABSL_PREDICT_TRUE(r != nullptr)) return r;
       return DecodeArgs<false>(info, q, e);  // to report exactly what is wrong
     }
   }
   auto varint = [&](const char* at, uint64_t* v) {
-    return kFast ? format_internal::DecodeVarintFast(at, v) : DecodeVarint(at, end_, v);
+    return kFast ? format_internal::DecodeVarintFast</*kCanonical=*/true>(at, v)
+                 : DecodeVarint(at, end_, v);
   };
   const int n = info.num_args;
   e->bytes = {};
+  auto fail_varint = [&](const char* at, int i) {
+    Fail(format_internal::IsOverlongVarint(at, end_)
+             ? "overlong (non-canonical) argument varint, argument"
+             : "truncated or bad argument varint, argument",
+         i);
+    return nullptr;
+  };
   if (info.plain) {
     for (int i = 0; i < n; ++i) {
+      const char* at = q;
       q = varint(q, &e->args[i]);
-      if (ABSL_PREDICT_FALSE(q == nullptr)) {
-        Fail("truncated or bad argument varint, argument", i);
-        return nullptr;
-      }
+      if (ABSL_PREDICT_FALSE(q == nullptr)) return fail_varint(at, i);
     }
     return q;
   }
   for (int i = 0; i < n; ++i) {
     uint64_t v;
+    const char* at = q;
     q = varint(q, &v);
-    if (ABSL_PREDICT_FALSE(q == nullptr)) {
-      Fail("truncated or bad argument varint, argument", i);
-      return nullptr;
-    }
+    if (ABSL_PREDICT_FALSE(q == nullptr)) return fail_varint(at, i);
     switch (info.kinds[i]) {
       case ArgKind::kId:
       case ArgKind::kUint:
@@ -929,9 +952,14 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool BatchEventReader::NextImpl(Event* e) {
   if (ABSL_PREDICT_FALSE(!info.valid)) return Fail("unknown event type", type);
   const bool fast = end_ - p_ >= kFastMargin;
   uint64_t delta;
-  const char* q = fast ? format_internal::DecodeVarintFast(p_ + 1, &delta)
+  const char* q = fast ? format_internal::DecodeVarintFast</*kCanonical=*/true>(p_ + 1, &delta)
                        : DecodeVarint(p_ + 1, end_, &delta);
-  if (ABSL_PREDICT_FALSE(q == nullptr)) return Fail("bad timestamp varint in event of type", type);
+  if (ABSL_PREDICT_FALSE(q == nullptr)) {
+    return Fail(format_internal::IsOverlongVarint(p_ + 1, end_)
+                    ? "overlong (non-canonical) timestamp varint in event of type"
+                    : "bad timestamp varint in event of type",
+                type);
+  }
   if (ABSL_PREDICT_FALSE(delta > UINT64_MAX - tick_)) return Fail("timestamp overflows, delta", delta);
   const uint64_t tick = tick_ + delta;
   e->type = static_cast<EventType>(type);

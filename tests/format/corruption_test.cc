@@ -418,6 +418,95 @@ TEST(CorruptionTest, InvalidEventsAreRejectedNamingGenerationBatchAndOffset) {
   }
 }
 
+// Varints must be minimal. An overlong one (last byte 0x00 after a continuation byte) in an
+// event is rejected by event validation, both near the end of a batch (bounds-checked decode)
+// and far from it (the unchecked decoders with kCanonical), naming generation, batch and
+// the event's file offset; BatchEventReader on an unvalidated generation reports the same.
+TEST(CorruptionTest, OverlongVarintsInEventsAreRejected) {
+  struct Case {
+    const char* name;
+    std::string event;  // the bad event, encoded by hand
+  };
+  const Case cases[] = {
+      {"delta", std::string("\x07\x80\x00\x05", 4)},                // TaskYield, delta 0 as 80 00
+      {"id argument", std::string("\x07\x01\x85\x00", 4)},          // TaskYield, task 5 as 85 00
+      {"three-byte argument", std::string("\x07\x01\x85\x80\x00", 5)},
+      {"string argument", std::string("\x09\x01\x81\x00\x00", 5)},  // SyscallBegin, name 1
+      {"bytes length", std::string("\x11\x01\x00\x01\x83\x00" "abc", 9)},  // Log, length 3
+  };
+  const std::string good("\x01\x00", 2);  // ThreadStart, delta 0
+  for (const Case& c : cases) {
+    for (int padding : {0, 60}) {  // 60 events after it: far from the end, the fast decoders
+      for (bool compress : {false, true}) {
+        SCOPED_TRACE(absl::StrCat(c.name, ", ", padding, " events after it",
+                                  compress ? " (lz4)" : ""));
+        std::string events = good + c.event;
+        for (int i = 0; i < padding; ++i) events += good;
+        const std::string bytes = TraceWithEvents(events, 2 + padding, compress);
+        ReadResult res = ReadAll(bytes);
+        ASSERT_FALSE(res.status.ok());
+        EXPECT_EQ(res.status.code(), absl::StatusCode::kDataLoss);
+        const std::string msg(res.status.message());
+        EXPECT_TRUE(absl::StrContains(msg, "overlong (non-canonical)")) << msg;
+        EXPECT_TRUE(absl::StrContains(msg, "generation 42 at file offset 16")) << msg;
+        EXPECT_TRUE(absl::StrContains(msg, "batch 1 (thread 88), event 1 at ")) << msg;
+        if (!compress) {
+          EXPECT_TRUE(absl::StrContains(
+              msg, absl::StrCat("event 1 at file offset ", bytes.find(events) + good.size())))
+              << msg;
+        }
+        ReadResult lax = ReadAll(bytes, /*validate_events=*/false);
+        ASSERT_TRUE(lax.status.ok()) << lax.status;
+        BatchEventReader r(*lax.generations[0], 1);
+        Event e;
+        while (r.Next(&e)) {
+        }
+        EXPECT_EQ(r.status(), res.status);
+      }
+    }
+  }
+}
+
+// The same for the varints of the payload's framing and tables.
+TEST(CorruptionTest, OverlongVarintsInSectionsAndTablesAreRejected) {
+  auto section = [](uint8_t kind, const std::string& body) {
+    std::string s(1, static_cast<char>(kind));
+    AppendVarint(&s, body.size());
+    return s + body;
+  };
+  const std::string clock = section(1, std::string("\x01\x00\x00\x00", 4));
+  struct Case {
+    const char* name;
+    std::string payload;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"section length", clock + std::string("\x02\x83\x00\x01\x01\x00", 6),
+       "overlong (non-canonical) section length varint"},
+      {"string id", clock + section(2, std::string("\x01\x81\x00\x01x", 5)),
+       "overlong (non-canonical) varint in string table entry"},
+      {"string count", clock + section(2, std::string("\x81\x00\x01\x01x", 5)),
+       "overlong (non-canonical) varint in string table entry"},
+      {"clock", section(1, std::string("\x81\x00\x00\x00\x00", 5)),
+       "overlong (non-canonical) varint in clock section"},
+      {"batch header", clock + section(9, std::string("\x07\x00\x00\x81\x00\x02\x01\x00", 8)),
+       "batch 0 header has an overlong (non-canonical) varint"},
+  };
+  std::string gen;
+  testing::AppendGeneration(SimpleGeneration(), &gen);
+  std::string header;
+  AppendFileHeader(&header);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ReadResult res = ReadAll(header + Reframe(gen, c.payload));
+    ASSERT_FALSE(res.status.ok());
+    EXPECT_EQ(res.status.code(), absl::StatusCode::kDataLoss);
+    const std::string msg(res.status.message());
+    EXPECT_TRUE(absl::StrContains(msg, c.message)) << msg;
+    EXPECT_TRUE(absl::StrContains(msg, "generation 42 at file offset 16")) << msg;
+  }
+}
+
 TEST(CorruptionTest, TableDamageBehindValidChecksumsIsNamed) {
   struct Case {
     const char* name;

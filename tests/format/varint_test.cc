@@ -114,6 +114,80 @@ TEST(VarintTest, OverlongAndOverflowingEncodingsAreRejected) {
   EXPECT_EQ(DecodeVarint(runaway.data(), runaway.data() + runaway.size(), &v), nullptr);
 }
 
+// The format requires minimal encodings: a multi-byte varint whose last byte is 0x00 is
+// overlong. DecodeVarint and the kCanonical decoders refuse it, at every length.
+TEST(VarintTest, OverlongEncodingsAreRejectedByTheCheckedDecoders) {
+  std::vector<std::string> overlong = {
+      std::string("\x80\x00", 2),         // 0 in two bytes
+      std::string("\xff\x00", 2),         // 127 in two bytes
+      std::string("\x85\x80\x00", 3),    // 5 in three bytes
+      std::string("\xff\xff\x00", 3),    // 16383 in three bytes
+  };
+  for (int len = 4; len <= kMaxVarintBytes; ++len) {
+    std::string b(len - 1, '\x80');
+    b.push_back('\0');
+    overlong.push_back(b);
+  }
+  for (const std::string& b : overlong) {
+    SCOPED_TRACE(::testing::PrintToString(b));
+    uint64_t v = 777;
+    EXPECT_EQ(DecodeVarint(b.data(), b.data() + b.size(), &v), nullptr);
+    EXPECT_TRUE(IsOverlongVarint(b.data(), b.data() + b.size()));
+    // The unchecked decoders read up to 10 + 8 bytes: pad with a byte that would end a varint.
+    std::string padded = b + std::string(kMaxVarintBytes + 8, '\x01');
+    EXPECT_EQ(DecodeVarintFast<true>(padded.data(), &v), nullptr);
+    EXPECT_EQ(DecodeVarintPredicted<true>(padded.data(), &v), nullptr);
+    EXPECT_EQ(DecodeVarintLong<true>(padded.data(), &v), nullptr);
+    EXPECT_EQ(v, 777u) << "a refused varint must not be stored";
+  }
+  // A lone 0x00 is the canonical encoding of 0, and not overlong.
+  const std::string zero = std::string(1, '\0') + std::string(kMaxVarintBytes + 8, '\x01');
+  uint64_t v = 777;
+  EXPECT_EQ(DecodeVarint(zero.data(), zero.data() + 1, &v), zero.data() + 1);
+  EXPECT_EQ(v, 0u);
+  EXPECT_FALSE(IsOverlongVarint(zero.data(), zero.data() + 1));
+  EXPECT_EQ(DecodeVarintFast<true>(zero.data(), &v), zero.data() + 1);
+  EXPECT_EQ(DecodeVarintPredicted<true>(zero.data(), &v), zero.data() + 1);
+  EXPECT_EQ(DecodeVarintLong<true>(zero.data(), &v), zero.data() + 1);
+  // Truncation is not overlong.
+  EXPECT_FALSE(IsOverlongVarint(overlong[0].data(), overlong[0].data() + 1));
+}
+
+// The documented trade-off: the merge's unchecked decoders (kCanonical = false) do not look
+// for overlong encodings of up to eight bytes; event validation does.
+TEST(VarintTest, UncheckedDecodersAcceptShortOverlongEncodings) {
+  const std::string b = std::string("\x85\x80\x00", 3) + std::string(kMaxVarintBytes + 8, '\x01');
+  uint64_t v = 0;
+  EXPECT_EQ(DecodeVarintFast(b.data(), &v), b.data() + 3);
+  EXPECT_EQ(v, 5u);
+  EXPECT_EQ(DecodeVarintPredicted(b.data(), &v), b.data() + 3);
+  EXPECT_EQ(v, 5u);
+}
+
+// The canonical decoders give the same results as the plain ones on every minimal encoding.
+TEST(VarintTest, CanonicalDecodersAcceptEveryMinimalEncoding) {
+  std::vector<uint64_t> values = {0, 1, UINT64_MAX, UINT64_MAX - 1};
+  for (int bits = 1; bits < 64; ++bits) {
+    const uint64_t p2 = uint64_t{1} << bits;
+    values.insert(values.end(), {p2 - 1, p2, p2 + 1});
+  }
+  Rng rng(format::testing::TestSeed(11));
+  for (int i = 0; i < 100000; ++i) values.push_back(rng.AnyU64() >> (rng.AnyU64() % 64));
+  for (uint64_t want : values) {
+    char buf[kMaxVarintBytes + 8];
+    std::memset(buf, 0, sizeof(buf));  // zeros after the varint must not matter
+    const char* end = EncodeVarint(buf, want);
+    uint64_t v = 0;
+    ASSERT_EQ(DecodeVarintFast<true>(buf, &v), end) << want;
+    ASSERT_EQ(v, want);
+    ASSERT_EQ(DecodeVarintPredicted<true>(buf, &v), end) << want;
+    ASSERT_EQ(v, want);
+    ASSERT_EQ(DecodeVarintLong<true>(buf, &v), end) << want;
+    ASSERT_EQ(v, want);
+    ASSERT_FALSE(IsOverlongVarint(buf, end)) << want;
+  }
+}
+
 TEST(VarintTest, ZigZagMapsSmallMagnitudesToSmallCodes) {
   EXPECT_EQ(ZigZag(0), 0u);
   EXPECT_EQ(ZigZag(-1), 1u);
