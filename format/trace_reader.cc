@@ -100,10 +100,13 @@ absl::string_view Generation::ThreadName(uint64_t thread) const {
 }
 
 // Parses a decompressed payload into a Generation. Every read is bounds-checked.
+// `untrusted_num_batches` is the header's count, checked against the batch sections found.
 class GenerationParser {
  public:
-  GenerationParser(Generation* gen, uint64_t payload_file_offset)
-      : gen_(gen), payload_file_offset_(payload_file_offset) {}
+  GenerationParser(Generation* gen, uint64_t payload_file_offset, uint32_t untrusted_num_batches)
+      : gen_(gen),
+        payload_file_offset_(payload_file_offset),
+        untrusted_num_batches_(untrusted_num_batches) {}
 
   absl::Status Parse() {
     const std::string& payload = gen_->payload_;
@@ -152,6 +155,11 @@ class GenerationParser {
       p = end_;
     }
     if (!have_clock) return Error(end, "no clock section");
+    if (gen_->batches.size() != untrusted_num_batches_) {
+      return Error(end, absl::StrCat("the header's num_batches is ", untrusted_num_batches_,
+                                     " but the payload holds ", gen_->batches.size(),
+                                     " batch sections"));
+    }
     return CheckReferences();
   }
 
@@ -418,6 +426,7 @@ class GenerationParser {
 
   Generation* gen_;
   uint64_t payload_file_offset_;
+  uint32_t untrusted_num_batches_;
   const char* cur_ = nullptr;
   const char* end_ = nullptr;
 };
@@ -520,6 +529,7 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
   const uint32_t stored_len = LoadLE32(h + 32);
   const uint32_t raw_len = LoadLE32(h + 36);
   const uint32_t crc = LoadLE32(h + 40);
+  const uint32_t num_batches = LoadLE32(h + 44);
   gen->compressed = (flags & kGenFlagLz4) != 0;
   // lz4 expands a block at most ~255-fold: a larger claim is damage, not a reason to allocate.
   if (stored_len > kMaxPayloadBytes || raw_len > kMaxPayloadBytes ||
@@ -563,7 +573,7 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
   } else {
     gen->payload_ = std::move(stored);
   }
-  GenerationParser parser(gen.get(), gen_offset + kGenerationHeaderSize);
+  GenerationParser parser(gen.get(), gen_offset + kGenerationHeaderSize, num_batches);
   if (absl::Status s = parser.Parse(); !s.ok()) return fail(s);
   if (validate_events_) {
     if (absl::Status s = ValidateGeneration(*gen); !s.ok()) return fail(s);

@@ -308,6 +308,38 @@ TEST(CorruptionTest, IgnorableGenerationFlagsAreAcceptedAndUnknownOnesRejected) 
   EXPECT_TRUE(absl::StrContains(bad.status.message(), "file offset 16")) << bad.status;
 }
 
+// The header's num_batches must match the batch sections of the payload: a mismatch behind
+// a valid header checksum is damage, named with the generation.
+TEST(CorruptionTest, NumBatchesDisagreeingWithThePayloadIsRejected) {
+  std::string gen;
+  testing::AppendGeneration(SimpleGeneration(), &gen);  // one batch
+  ASSERT_EQ(LoadLE32(gen.data() + 44), 1u);
+  std::string header;
+  AppendFileHeader(&header);
+  for (uint32_t claimed : {0u, 2u, 0xffffffffu}) {
+    SCOPED_TRACE(claimed);
+    std::string g = gen;
+    StoreLE32(g.data() + 44, claimed);
+    StoreLE32(g.data() + 52, Crc(absl::string_view(g.data(), 52)));
+    ReadResult res = ReadAll(header + g);
+    ASSERT_FALSE(res.status.ok());
+    EXPECT_EQ(res.status.code(), absl::StatusCode::kDataLoss);
+    const std::string msg(res.status.message());
+    EXPECT_TRUE(absl::StrContains(msg, "generation 42 at file offset 16")) << msg;
+    EXPECT_TRUE(absl::StrContains(
+        msg, absl::StrCat("num_batches is ", claimed, " but the payload holds 1 batch")))
+        << msg;
+  }
+  // The batch section dropped from the payload (framing and checksums otherwise right).
+  ModelGeneration no_batch = SimpleGeneration();
+  no_batch.batches.clear();
+  std::string other;
+  testing::AppendGeneration(no_batch, &other);
+  ReadResult res = ReadAll(header + Reframe(gen, other.substr(kGenerationHeaderSize)));
+  EXPECT_TRUE(absl::StrContains(res.status.message(), "num_batches is 1 but the payload holds 0"))
+      << res.status;
+}
+
 // Builds a one-generation trace whose only batch holds `events` (already encoded), through
 // GenerationBuilder so every checksum is right and only event validation can object.
 std::string TraceWithEvents(const std::string& events, uint64_t num_events, bool compress) {
