@@ -16,7 +16,9 @@ inline constexpr size_t kFileHeaderSize = 16;
 inline constexpr uint16_t kVersionMajor = 1;
 inline constexpr uint16_t kVersionMinor = 0;
 
-// Generation header (fixed size; see FORMAT.md "Generation header").
+// Generation header (see FORMAT.md "Generation header"). Writers write kGenerationHeaderSize
+// bytes; readers accept a header_size at least that large (a later minor version may append
+// fields) and skip what they do not know.
 inline constexpr uint32_t kGenerationMagic = 0x4e454754;  // "TGEN" in file order
 inline constexpr size_t kGenerationHeaderSize = 56;
 inline constexpr uint16_t kGenFlagLz4 = 1 << 0;          // payload is one LZ4 block

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "format/constants.h"
 #include "format/event_table.h"
 
 namespace tracer::format {
@@ -116,6 +117,9 @@ class Generation {
  public:
   uint64_t seq = 0;
   uint64_t file_offset = 0;  // of the generation header
+  // Bytes of the header in the file: kGenerationHeaderSize, or more if a later minor version
+  // appended fields (skipped). The payload starts at file_offset + header_size.
+  uint32_t header_size = kGenerationHeaderSize;
   uint64_t file_size = 0;    // header + stored payload
   bool compressed = false;
   int64_t begin_ns = 0;  // CLOCK_MONOTONIC span of its events, from the header

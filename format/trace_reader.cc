@@ -506,15 +506,32 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
   if (LoadLE32(h) != kGenerationMagic) {
     return fail(absl::DataLossError(absl::StrCat(where(), ": bad generation magic")));
   }
-  if (LoadLE32(h + 52) != Crc32(h, 52)) {
+  // A later minor version may append fields: header_size (unchecked until the CRC matches,
+  // but a u16, so at most 64 KiB are read on its word) covers them, and so does the CRC.
+  const uint16_t untrusted_header_size = LoadLE16(h + 4);
+  uint32_t header_crc = Crc32(h, 52);
+  if (untrusted_header_size > kGenerationHeaderSize) {
+    std::string extension(untrusted_header_size - kGenerationHeaderSize, '\0');
+    got = ReadFull(extension.data(), extension.size());
+    if (!got.ok()) return fail(got.status());
+    if (*got < extension.size()) {
+      return fail(absl::DataLossError(absl::StrFormat(
+          "%s: truncated header (%d of %d bytes); the generations before it are intact",
+          where(), kGenerationHeaderSize + *got, untrusted_header_size)));
+    }
+    header_crc = static_cast<uint32_t>(
+        crc32(header_crc, reinterpret_cast<const Bytef*>(extension.data()), extension.size()));
+  }
+  if (LoadLE32(h + 52) != header_crc) {
     return fail(absl::DataLossError(absl::StrCat(where(), ": header checksum mismatch")));
   }
-  const uint16_t header_size = LoadLE16(h + 4);
+  const uint16_t header_size = untrusted_header_size;
   const uint16_t flags = LoadLE16(h + 6);
-  if (header_size != kGenerationHeaderSize) {
+  if (header_size < kGenerationHeaderSize) {
     return fail(absl::DataLossError(
-        absl::StrCat(where(), ": header size ", header_size, ", expected ",
-                     kGenerationHeaderSize)));
+        absl::StrCat(where(), ": header size ", header_size, ", smaller than the ",
+                     kGenerationHeaderSize, " bytes of a version ", kVersionMajor,
+                     " generation header")));
   }
   if ((flags & ~(kGenFlagsKnown | kGenFlagsIgnorable)) != 0) {
     return fail(absl::FailedPreconditionError(
@@ -524,6 +541,7 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
   auto gen = std::make_shared<Generation>();
   gen->seq = LoadLE64(h + 8);
   gen->file_offset = gen_offset;
+  gen->header_size = header_size;
   gen->begin_ns = static_cast<int64_t>(LoadLE64(h + 16));
   gen->end_ns = static_cast<int64_t>(LoadLE64(h + 24));
   const uint32_t stored_len = LoadLE32(h + 32);
@@ -560,7 +578,7 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
     return fail(absl::DataLossError(
         absl::StrFormat("%s (seq %d): payload checksum mismatch", where(), gen->seq)));
   }
-  gen->file_size = kGenerationHeaderSize + stored_len;
+  gen->file_size = uint64_t{header_size} + stored_len;
   if (gen->compressed) {
     gen->payload_.resize(raw_len);
     int n = LZ4_decompress_safe(stored.data(), gen->payload_.data(), static_cast<int>(stored_len),
@@ -573,7 +591,7 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
   } else {
     gen->payload_ = std::move(stored);
   }
-  GenerationParser parser(gen.get(), gen_offset + kGenerationHeaderSize, num_batches);
+  GenerationParser parser(gen.get(), gen_offset + header_size, num_batches);
   if (absl::Status s = parser.Parse(); !s.ok()) return fail(s);
   if (validate_events_) {
     if (absl::Status s = ValidateGeneration(*gen); !s.ok()) return fail(s);
@@ -834,7 +852,7 @@ bool BatchEventReader::Fail(const char* what, uint64_t detail) {
       gen_->compressed
           ? absl::StrFormat("payload offset %d (in the lz4-decompressed payload)", payload_off)
           : absl::StrFormat("file offset %d",
-                            gen_->file_offset + kGenerationHeaderSize + payload_off);
+                            gen_->file_offset + gen_->header_size + payload_off);
   status_ = absl::DataLossError(absl::StrFormat(
       "generation %d at file offset %d, batch %d (thread %d), event %d at %s: %s %d", gen_->seq,
       gen_->file_offset, batch_index_, b.thread, decoded_, pos, what, detail));

@@ -539,6 +539,87 @@ TEST(CorruptionTest, OverlongVarintsInSectionsAndTablesAreRejected) {
   }
 }
 
+// `gen` (one encoded generation) with `extension` appended to its header, as a later minor
+// version may do: header_size grows and the header CRC covers the new bytes too.
+std::string ExtendHeader(absl::string_view gen, absl::string_view extension) {
+  std::string h(gen.substr(0, kGenerationHeaderSize));
+  StoreLE16(h.data() + 4, static_cast<uint16_t>(kGenerationHeaderSize + extension.size()));
+  uLong crc = crc32(0, reinterpret_cast<const Bytef*>(h.data()), 52);
+  crc = crc32(crc, reinterpret_cast<const Bytef*>(extension.data()), extension.size());
+  StoreLE32(h.data() + 52, static_cast<uint32_t>(crc));
+  return absl::StrCat(h, extension, gen.substr(kGenerationHeaderSize));
+}
+
+TEST(CorruptionTest, LongerGenerationHeaderOfANewerMinorIsSkipped) {
+  const Fixture& f = SmallTrace();
+  ASSERT_EQ(f.gen_begin.size(), 4u);
+  const size_t ext_size[4] = {12, 0, 200, 1};  // generation 2 is lz4-compressed
+  std::string bytes = f.bytes.substr(0, kFileHeaderSize);
+  for (size_t i = 0; i < 4; ++i) {
+    const std::string gen = f.bytes.substr(f.gen_begin[i], f.gen_end[i] - f.gen_begin[i]);
+    bytes += ExtendHeader(gen, std::string(ext_size[i], static_cast<char>(0xa0 + i)));
+  }
+  ReadResult res = ReadAll(bytes);
+  ASSERT_TRUE(res.status.ok()) << res.status;
+  ASSERT_EQ(res.generations.size(), 4u);
+  uint64_t offset = kFileHeaderSize;
+  for (size_t i = 0; i < 4; ++i) {
+    SCOPED_TRACE(i);
+    const Generation& g = *res.generations[i];
+    EXPECT_EQ(g.seq, f.model[i].seq);
+    EXPECT_EQ(g.file_offset, offset);
+    EXPECT_EQ(g.header_size, kGenerationHeaderSize + ext_size[i]);
+    EXPECT_EQ(g.file_size, f.gen_end[i] - f.gen_begin[i] + ext_size[i]);
+    offset += g.file_size;
+    // Everything but the first line (file offset and size) is what the plain trace holds.
+    const std::string dump = testing::CanonicalDump(g);
+    EXPECT_EQ(dump.substr(dump.find('\n')), f.dumps[i].substr(f.dumps[i].find('\n')));
+  }
+
+  // Error offsets count the extension: the bad event's own file offset is reported.
+  const std::string events = std::string("\x01\x00", 2) + std::string("\x09\x01\x63\x00", 4);
+  const std::string plain = TraceWithEvents(events, 2, /*compress=*/false);
+  const std::string extended =
+      plain.substr(0, kFileHeaderSize) + ExtendHeader(plain.substr(kFileHeaderSize), "12345678");
+  res = ReadAll(extended);
+  EXPECT_TRUE(absl::StrContains(
+      res.status.message(),
+      absl::StrCat("event 1 at file offset ", extended.find(events) + 2, ": undefined string id 99")))
+      << res.status;
+
+  // The extension is under the header checksum.
+  std::string flipped = bytes;
+  flipped[kFileHeaderSize + kGenerationHeaderSize + 3] ^= 1;
+  res = ReadAll(flipped);
+  EXPECT_TRUE(res.generations.empty());
+  EXPECT_TRUE(absl::StrContains(res.status.message(), "header checksum mismatch")) << res.status;
+
+  // A file that ends inside the extension is a truncated header.
+  res = ReadAll(bytes.substr(0, kFileHeaderSize + kGenerationHeaderSize + 5));
+  EXPECT_EQ(res.status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(res.status.message(), "truncated header (61 of 68 bytes)"))
+      << res.status;
+}
+
+TEST(CorruptionTest, GenerationHeaderSmallerThanKnownIsRejected) {
+  std::string gen;
+  testing::AppendGeneration(SimpleGeneration(), &gen);
+  std::string header;
+  AppendFileHeader(&header);
+  for (uint16_t size : {0, 40, 55}) {
+    SCOPED_TRACE(size);
+    std::string g = gen;
+    StoreLE16(g.data() + 4, size);
+    StoreLE32(g.data() + 52, Crc(absl::string_view(g.data(), 52)));
+    ReadResult res = ReadAll(header + g);
+    EXPECT_EQ(res.status.code(), absl::StatusCode::kDataLoss);
+    EXPECT_TRUE(absl::StrContains(res.status.message(),
+                                  absl::StrCat("generation #0 at file offset 16: header size ",
+                                               size, ", smaller than the 56 bytes")))
+        << res.status;
+  }
+}
+
 TEST(CorruptionTest, TableDamageBehindValidChecksumsIsNamed) {
   struct Case {
     const char* name;
