@@ -15,6 +15,11 @@ inline constexpr size_t kFileHeaderSize = 16;
 // same major can skip (new section kinds, new generation-header flags in the ignorable range).
 inline constexpr uint16_t kVersionMajor = 1;
 inline constexpr uint16_t kVersionMinor = 0;
+// File-header flags. None is defined in 1.0. The high half is for advisory flags a later minor
+// version may define: a reader ignores them. A bit of the low half would change how the file
+// must be read: a reader refuses a file with one it does not know (only a new major adds them).
+inline constexpr uint32_t kFileFlagsKnown = 0;               // bits a 1.0 reader understands
+inline constexpr uint32_t kFileFlagsIgnorable = 0xffff0000;  // bits a reader may ignore
 
 // Generation header (see FORMAT.md "Generation header"). Writers write kGenerationHeaderSize
 // bytes; readers accept a header_size at least that large (a later minor version may append

@@ -480,6 +480,13 @@ absl::Status TraceReader::ReadHeader() {
         "is needed)",
         major_, minor_, kVersionMajor));
   }
+  flags_ = LoadLE32(h + 12);
+  if ((flags_ & ~(kFileFlagsKnown | kFileFlagsIgnorable)) != 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "trace file flags 0x%08x at file offset 12: unknown flags 0x%08x that a reader must "
+        "understand (written by a newer version?)",
+        flags_, flags_ & ~(kFileFlagsKnown | kFileFlagsIgnorable)));
+  }
   return absl::OkStatus();
 }
 

@@ -37,8 +37,8 @@ std::unique_ptr<ByteSource> MakeFdSource(int fd, bool owned);
 // immutable and may outlive the reader.
 class TraceReader {
  public:
-  // Opens and checks the file header. Fails on a missing file, a bad magic, or a major version
-  // newer than this reader.
+  // Opens and checks the file header. Fails on a missing file, a bad magic, a major version
+  // newer than this reader, or a file flag outside kFileFlagsKnown | kFileFlagsIgnorable.
   static absl::StatusOr<std::unique_ptr<TraceReader>> Open(const std::string& path);
   static absl::StatusOr<std::unique_ptr<TraceReader>> FromSource(std::unique_ptr<ByteSource> src);
 
@@ -49,6 +49,7 @@ class TraceReader {
 
   uint16_t version_major() const { return major_; }
   uint16_t version_minor() const { return minor_; }
+  uint32_t file_flags() const { return flags_; }  // as read: may hold ignorable bits
   uint64_t offset() const { return offset_; }  // bytes consumed so far
 
   // Skip per-event validation in Next() (tables and framing are still checked; event decoding
@@ -65,6 +66,7 @@ class TraceReader {
   std::unique_ptr<ByteSource> src_;
   uint16_t major_ = 0;
   uint16_t minor_ = 0;
+  uint32_t flags_ = 0;
   uint64_t offset_ = 0;
   uint64_t generations_read_ = 0;
   bool validate_events_ = true;

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "format/constants.h"
 #include "format/event_printer.h"
 #include "format/internal/varint.h"
@@ -143,7 +144,11 @@ TEST(CorruptionTest, ByteFlipsAnywhereAreDetectedAndEarlierGenerationsSurvive) {
       } else if (at < 10) {  // major version: 0 or newer, both refused
         EXPECT_EQ(res.open_status.code(), absl::StatusCode::kFailedPrecondition);
         EXPECT_TRUE(absl::StrContains(res.open_status.message(), "not supported"));
-      } else if (at < kFileHeaderSize) {  // minor version and file flags: readable
+      } else if (at >= 12 && at < 14) {  // file flags a reader must understand: refused
+        EXPECT_EQ(res.open_status.code(), absl::StatusCode::kFailedPrecondition);
+        EXPECT_TRUE(absl::StrContains(res.open_status.message(), "unknown flags"))
+            << res.open_status;
+      } else if (at < kFileHeaderSize) {  // minor version and ignorable file flags: readable
         ASSERT_TRUE(res.status.ok()) << res.status;
         ExpectPrefixThenError(f, res, f.bytes.size(), true);
       } else {
@@ -239,6 +244,39 @@ TEST(CorruptionTest, NewerMinorVersionIsRead) {
   ReadResult res = ReadAll(bytes);
   ASSERT_TRUE(res.status.ok()) << res.status;
   ExpectPrefixThenError(f, res, bytes.size(), true);
+}
+
+// File-header flags: the high half is advisory (a later minor may define those bits: ignored),
+// the low half must be understood (refused, naming the flags). 1.0 defines none.
+TEST(CorruptionTest, FileFlagsInTheIgnorableHalfAreReadAndOthersRefused) {
+  const Fixture& f = SmallTrace();
+  std::string plain;
+  AppendFileHeader(&plain);
+  EXPECT_EQ(LoadLE32(plain.data() + 12), 0u) << "the writer sets no flag";
+  for (uint32_t flags : {0x00010000u, 0x80000000u, 0xffff0000u}) {
+    SCOPED_TRACE(flags);
+    std::string bytes = f.bytes;
+    StoreLE32(bytes.data() + 12, flags);
+    auto reader = TraceReader::FromSource(MakeStringSource(bytes));
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    EXPECT_EQ((*reader)->file_flags(), flags);
+    ReadResult res = ReadAll(bytes);
+    ASSERT_TRUE(res.status.ok()) << res.status;
+    ExpectPrefixThenError(f, res, bytes.size(), true);
+  }
+  for (uint32_t flags : {0x00000001u, 0x00008000u, 0x80000004u}) {
+    SCOPED_TRACE(flags);
+    std::string bytes = f.bytes;
+    StoreLE32(bytes.data() + 12, flags);
+    ReadResult res = ReadAll(bytes);
+    EXPECT_EQ(res.open_status.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_TRUE(absl::StrContains(
+        res.open_status.message(),
+        absl::StrFormat("trace file flags 0x%08x at file offset 12: unknown flags 0x%08x", flags,
+                        flags & 0xffff)))
+        << res.open_status;
+    EXPECT_TRUE(absl::StrContains(res.open_status.message(), "newer version")) << res.open_status;
+  }
 }
 
 TEST(CorruptionTest, BadMagicIsRejected) {
