@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "format/constants.h"
 #include "format/event_table.h"
+#include "format/internal/id_index.h"
 
 namespace tracer::format {
 
@@ -136,15 +137,13 @@ class Generation {
 
   // Table look-ups; ids were validated when the generation was read.
   absl::string_view String(uint64_t id) const {
-    return id < string_index_.size() && string_index_[id] >= 0 ? strings_[string_index_[id]].second
-                                                                : absl::string_view();
+    const int32_t i = string_index_.Find(id);
+    return i >= 0 ? strings_[i].second : absl::string_view();
   }
-  bool HasString(uint64_t id) const {
-    return id == 0 || (id < string_index_.size() && string_index_[id] >= 0);
-  }
+  bool HasString(uint64_t id) const { return id == 0 || string_index_.Find(id) >= 0; }
   const Stack* FindStack(uint64_t id) const {
-    return id < stack_index_.size() && stack_index_[id] >= 0 ? &stacks[stack_index_[id]]
-                                                              : nullptr;
+    const int32_t i = stack_index_.Find(id);
+    return i >= 0 ? &stacks[i] : nullptr;
   }
   const LabelSet* FindLabelSet(uint64_t id) const;
   const std::vector<std::pair<uint64_t, absl::string_view>>& strings() const { return strings_; }
@@ -169,9 +168,10 @@ class Generation {
   friend class TraceReader;
   std::string payload_;  // owns every view above
   std::vector<std::pair<uint64_t, absl::string_view>> strings_;
-  std::vector<int32_t> string_index_;  // id -> index in strings_, -1 if absent
-  std::vector<int32_t> stack_index_;   // id -> index in stacks, -1 if absent
-  std::vector<int32_t> label_index_;   // id -> index in label_sets, -1 if absent
+  // id -> index in strings_, stacks, label_sets. Sized by the entry count, not the largest id.
+  format_internal::IdIndex string_index_;
+  format_internal::IdIndex stack_index_;
+  format_internal::IdIndex label_index_;
 };
 
 }  // namespace tracer::format

@@ -88,8 +88,8 @@ int64_t Generation::TickDeltaNs(uint64_t tick) const {
 }
 
 const LabelSet* Generation::FindLabelSet(uint64_t id) const {
-  return id < label_index_.size() && label_index_[id] >= 0 ? &label_sets[label_index_[id]]
-                                                            : nullptr;
+  const int32_t i = label_index_.Find(id);
+  return i >= 0 ? &label_sets[i] : nullptr;
 }
 
 absl::string_view Generation::ThreadName(uint64_t thread) const {
@@ -155,6 +155,13 @@ class GenerationParser {
       p = end_;
     }
     if (!have_clock) return Error(end, "no clock section");
+    for (IdTable* t : {&strings_, &stacks_, &label_sets_}) {
+      int32_t dup;
+      if (!t->index->Build(std::move(t->entries), &dup)) {
+        return Error(t->at[dup], absl::StrCat("duplicate ", t->name, " id ",
+                                              t->id_of(*gen_, dup)));
+      }
+    }
     if (gen_->batches.size() != untrusted_num_batches_) {
       return Error(end, absl::StrCat("the header's num_batches is ", untrusted_num_batches_,
                                      " but the payload holds ", gen_->batches.size(),
@@ -197,14 +204,23 @@ class GenerationParser {
     }
     return Error(cur_, absl::StrCat(table, " table entry is truncated or malformed"));
   }
-  // Registers `id` at `index` in a dense id index; rejects 0, huge and duplicate ids.
-  absl::Status Index(std::vector<int32_t>* index, uint64_t id, size_t pos, absl::string_view t) {
+  // The ids of one table as parsed, for its IdIndex once the payload is read (duplicates are
+  // found then, and reported where the repeat was).
+  struct IdTable {
+    const char* name;
+    format_internal::IdIndex* index;
+    uint64_t (*id_of)(const Generation&, int32_t pos);
+    std::vector<format_internal::IdIndex::Entry> entries = {};
+    std::vector<const char*> at = {};  // per position: where the parser was after the id
+  };
+  // Registers `id` at table position `pos`; rejects 0 and ids above kMaxTableId.
+  absl::Status Index(IdTable* t, uint64_t id, size_t pos) {
     if (id == 0 || id > kMaxTableId) {
-      return Error(cur_, absl::StrCat(t, " id ", id, " out of range [1, ", kMaxTableId, "]"));
+      return Error(cur_,
+                   absl::StrCat(t->name, " id ", id, " out of range [1, ", kMaxTableId, "]"));
     }
-    if (index->size() <= id) index->resize(id + 1, -1);
-    if ((*index)[id] >= 0) return Error(cur_, absl::StrCat("duplicate ", t, " id ", id));
-    (*index)[id] = static_cast<int32_t>(pos);
+    t->entries.push_back({id, static_cast<int32_t>(pos)});
+    t->at.push_back(cur_);
     return absl::OkStatus();
   }
 
@@ -229,9 +245,7 @@ class GenerationParser {
       if (!U(&id) || !U(&len) || len > static_cast<uint64_t>(end_ - cur_)) {
         return Truncated("string");
       }
-      if (auto s = Index(&gen_->string_index_, id, gen_->strings_.size(), "string"); !s.ok()) {
-        return s;
-      }
+      if (auto s = Index(&strings_, id, gen_->strings_.size()); !s.ok()) return s;
       gen_->strings_.emplace_back(id, absl::string_view(cur_, len));
       cur_ += len;
     }
@@ -249,9 +263,7 @@ class GenerationParser {
         return Error(cur_, absl::StrCat("stack ", st.id, " has ", nframes, " frames (max ",
                                         kMaxStackFrames, ")"));
       }
-      if (auto s = Index(&gen_->stack_index_, st.id, gen_->stacks.size(), "stack"); !s.ok()) {
-        return s;
-      }
+      if (auto s = Index(&stacks_, st.id, gen_->stacks.size()); !s.ok()) return s;
       st.frames.resize(nframes);
       for (Frame& f : st.frames) {
         if (!U(&f.pc) || !U(&f.func) || !U(&f.file) || !U(&f.line)) return Truncated("stack");
@@ -316,10 +328,7 @@ class GenerationParser {
       if (count > kMaxLabelsPerSet) {
         return Error(cur_, absl::StrCat("label set ", ls.id, " has ", count, " labels"));
       }
-      if (auto s = Index(&gen_->label_index_, ls.id, gen_->label_sets.size(), "label set");
-          !s.ok()) {
-        return s;
-      }
+      if (auto s = Index(&label_sets_, ls.id, gen_->label_sets.size()); !s.ok()) return s;
       ls.labels.resize(count);
       for (auto& [k, v] : ls.labels) {
         if (!U(&k) || !U(&v)) return Truncated("label set");
@@ -427,6 +436,12 @@ class GenerationParser {
   Generation* gen_;
   uint64_t payload_file_offset_;
   uint32_t untrusted_num_batches_;
+  IdTable strings_{"string", &gen_->string_index_,
+                   [](const Generation& g, int32_t pos) { return g.strings_[pos].first; }};
+  IdTable stacks_{"stack", &gen_->stack_index_,
+                  [](const Generation& g, int32_t pos) { return g.stacks[pos].id; }};
+  IdTable label_sets_{"label set", &gen_->label_index_,
+                      [](const Generation& g, int32_t pos) { return g.label_sets[pos].id; }};
   const char* cur_ = nullptr;
   const char* end_ = nullptr;
 };

@@ -1,14 +1,38 @@
 // Property test: random traces (every event type, every table, many threads and generations,
 // with and without lz4) read back exactly as written. Seeded; TRACER_TEST_SEED overrides.
 
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <set>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "format/constants.h"
 #include "format/trace_reader.h"
 #include "gtest/gtest.h"
 #include "tests/format/test_trace.h"
+
+// The largest single allocation while g_track_allocations is set: a replacement of the global
+// operator new for this test binary (new[] and the nothrow forms go through it).
+namespace {
+std::atomic<bool> g_track_allocations{false};
+std::atomic<size_t> g_largest_allocation{0};
+}  // namespace
+
+__attribute__((noinline)) void* operator new(size_t n) {
+  if (g_track_allocations.load(std::memory_order_relaxed)) {
+    size_t seen = g_largest_allocation.load(std::memory_order_relaxed);
+    while (n > seen && !g_largest_allocation.compare_exchange_weak(seen, n)) {
+    }
+  }
+  void* p = std::malloc(n == 0 ? 1 : n);
+  if (p == nullptr) std::abort();
+  return p;
+}
+__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace tracer::format {
 namespace {
@@ -169,6 +193,63 @@ TEST(RoundTripTest, EmptyGenerationsAndEmptyBatchesReadBack) {
   ExpectGenerationMatches(*res.generations[0], g);
   ExpectGenerationMatches(*res.generations[1], bare);
   EXPECT_TRUE(res.generations[1]->batches.empty());
+}
+
+// Ids are the writer's choice, up to kMaxTableId. A few of them near the maximum must resolve
+// (tables and events) without the reader sizing an index by the largest id (16 MiB of it).
+TEST(RoundTripTest, SparseTableIdsNearTheMaximumResolveWithoutAHugeIndex) {
+  const uint64_t max = kMaxTableId;
+  ModelGeneration g;
+  g.seq = 8;
+  g.clock.ticks_per_second = 1000;
+  g.strings = {{max, "max"}, {1, "one"}, {max / 2, "half"}};
+  g.stacks = {Stack{max - 1, {Frame{0x1000, max, max / 2, 3}}}, Stack{2, {}}};
+  g.label_sets = {LabelSet{max - 2, {{1, max}}}};
+  g.threads = {ThreadInfo{7, max}};
+  ModelBatch b{7, 0, 100, {}};
+  b.events.push_back(ModelEvent{EventType::kSyscallBegin, 101, {max, max - 1}, ""});
+  b.events.push_back(ModelEvent{EventType::kLabels, 102, {3, max - 2}, ""});
+  b.events.push_back(ModelEvent{EventType::kSyscallBegin, 103, {max / 2, 2}, ""});
+  g.batches.push_back(b);
+  const std::string bytes = testing::EncodeTrace({g});
+
+  g_largest_allocation = 0;
+  g_track_allocations = true;
+  testing::ReadResult res = testing::ReadAll(bytes);
+  g_track_allocations = false;
+  ASSERT_TRUE(res.status.ok()) << res.status;
+  ASSERT_EQ(res.generations.size(), 1u);
+  EXPECT_LT(g_largest_allocation.load(), size_t{1} << 20)
+      << "an allocation sized by the largest id rather than by the entries";
+  const Generation& got = *res.generations[0];
+  ExpectGenerationMatches(got, g);
+  EXPECT_EQ(got.String(max), "max");
+  EXPECT_EQ(got.String(max / 2), "half");
+  EXPECT_EQ(got.String(max - 1), "");
+  EXPECT_FALSE(got.HasString(max - 1));
+  EXPECT_FALSE(got.HasString(max + 1));
+  EXPECT_EQ(got.FindStack(max), nullptr);
+  EXPECT_EQ(got.FindLabelSet(max), nullptr);
+  EXPECT_EQ(got.ThreadName(7), "max");
+  // The merged reader resolves them too.
+  MergedGenerationReader m(got);
+  int n = 0;
+  while (const Event* e = m.Next()) {
+    if (e->type == EventType::kSyscallBegin && e->args[0] == max) {
+      EXPECT_NE(got.FindStack(e->args[1]), nullptr);
+    }
+    ++n;
+  }
+  EXPECT_TRUE(m.status().ok()) << m.status();
+  EXPECT_EQ(n, 3);
+
+  // An event naming a sparse id that is not defined is still refused.
+  ModelGeneration bad = g;
+  bad.batches[0].events[2].args = {max - 3, 0};
+  testing::ReadResult refused = testing::ReadAll(testing::EncodeTrace({bad}));
+  EXPECT_TRUE(absl::StrContains(refused.status.message(),
+                                absl::StrCat("undefined string id ", max - 3)))
+      << refused.status;
 }
 
 TEST(RoundTripTest, FileWithOnlyAHeaderHasNoGenerations) {

@@ -194,7 +194,7 @@ inline ModelGeneration RandomGeneration(Rng& rng, uint64_t seq, const RandomTrac
     g.strings.emplace_back(id, std::move(s));
     string_ids.push_back(id);
   }
-  if (o.big_tables) {  // the largest legal id (costs the reader a large dense index)
+  if (o.big_tables) {  // the largest legal id (must not cost the reader an index of its size)
     g.strings.emplace_back(kMaxTableId, "max id string");
     string_ids.push_back(kMaxTableId);
   }
