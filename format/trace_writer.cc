@@ -6,6 +6,8 @@
 #include <cassert>
 #include <cstring>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
 #include "format/constants.h"
 #include "format/internal/varint.h"
 
@@ -15,6 +17,7 @@ using format_internal::AppendVarint;
 using format_internal::StoreLE16;
 using format_internal::StoreLE32;
 using format_internal::StoreLE64;
+using format_internal::VarintLength;
 using format_internal::ZigZag;
 
 void AppendFileHeader(std::string* out) {
@@ -159,7 +162,25 @@ void GenerationBuilder::AppendSection(std::string* payload, uint8_t kind, const 
   *payload += t.body;
 }
 
-size_t GenerationBuilder::AppendTo(std::string* out, bool compress) const {
+size_t GenerationBuilder::raw_payload_bytes() const {
+  auto section = [](size_t body) { return 1 + VarintLength(body) + body; };
+  size_t n = section(VarintLength(clock_.ticks_per_second) + VarintLength(clock_.tick) +
+                     VarintLength(static_cast<uint64_t>(clock_.mono_ns)) +
+                     VarintLength(static_cast<uint64_t>(clock_.real_ns)));
+  for (const Table* t : {&strings_, &stacks_, &threads_, &tasks_, &user_tasks_, &label_sets_,
+                         &losses_, &mappings_}) {
+    if (t->count != 0) n += section(VarintLength(t->count) + t->body.size());
+  }
+  return n + batches_.size();
+}
+
+absl::StatusOr<size_t> GenerationBuilder::TryAppendTo(std::string* out, bool compress) const {
+  if (const size_t raw = raw_payload_bytes(); raw > max_payload_bytes_) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "generation %d: the payload would be %d bytes, over the format's limit of %d "
+        "(kMaxPayloadBytes); nothing written: cut smaller generations",
+        seq_, raw, max_payload_bytes_));
+  }
   // The payload is built in place after room for the header (one copy of the batches, not
   // two: the collector seals large generations with this).
   const size_t start = out->size();
@@ -185,6 +206,7 @@ size_t GenerationBuilder::AppendTo(std::string* out, bool compress) const {
   *out += batches_;
   const size_t body_start = start + kGenerationHeaderSize;
   const size_t raw_len = out->size() - body_start;
+  assert(raw_len == raw_payload_bytes());
 
   uint16_t flags = 0;
   if (compress && raw_len > 0) {

@@ -8,8 +8,10 @@
 #include <initializer_list>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "format/constants.h"
 #include "format/event_table.h"
 #include "format/generation.h"
 
@@ -88,9 +90,27 @@ class GenerationBuilder {
   void ReserveBatches(size_t count, size_t bytes) { batches_.reserve(bytes + count * 48); }
   size_t num_batches() const { return num_batches_; }
 
+  // Bytes of the uncompressed payload AppendTo would write (sections and batches, no header).
+  // The format holds at most kMaxPayloadBytes (1 GiB): a caller that builds large generations
+  // cuts before this passes it.
+  size_t raw_payload_bytes() const;
+
   // Appends the encoded generation to `out`. With `compress`, the payload is stored as one
-  // lz4 block unless that does not make it smaller. Returns the bytes appended.
-  size_t AppendTo(std::string* out, bool compress) const;
+  // lz4 block unless that does not make it smaller. Returns the bytes appended; or, if the
+  // raw payload is over kMaxPayloadBytes (its u32 length fields would overflow, or readers
+  // would refuse it and every generation after it), OutOfRange with nothing appended.
+  absl::StatusOr<size_t> TryAppendTo(std::string* out, bool compress) const;
+  // The same for callers without a use for the reason: a generation the format cannot hold is
+  // dropped (nothing appended, returns 0), so the file around it stays readable.
+  size_t AppendTo(std::string* out, bool compress) const {
+    absl::StatusOr<size_t> n = TryAppendTo(out, compress);
+    return n.ok() ? *n : 0;
+  }
+
+  // Lowers the payload limit, so tests can reach it without a gigabyte of data.
+  void SetPayloadLimitForTesting(size_t bytes) {
+    max_payload_bytes_ = bytes < kMaxPayloadBytes ? bytes : kMaxPayloadBytes;
+  }
 
  private:
   // Each table is encoded as it is added: count + entries.
@@ -107,6 +127,7 @@ class GenerationBuilder {
   Table strings_, stacks_, threads_, tasks_, user_tasks_, label_sets_, losses_, mappings_;
   std::string batches_;  // already-framed batch sections
   size_t num_batches_ = 0;
+  size_t max_payload_bytes_ = kMaxPayloadBytes;
 };
 
 }  // namespace tracer::format

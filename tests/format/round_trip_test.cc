@@ -10,7 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "format/constants.h"
+#include "format/internal/varint.h"
 #include "format/trace_reader.h"
+#include "format/trace_writer.h"
 #include "gtest/gtest.h"
 #include "tests/format/test_trace.h"
 
@@ -250,6 +252,67 @@ TEST(RoundTripTest, SparseTableIdsNearTheMaximumResolveWithoutAHugeIndex) {
   EXPECT_TRUE(absl::StrContains(refused.status.message(),
                                 absl::StrCat("undefined string id ", max - 3)))
       << refused.status;
+}
+
+// raw_payload_bytes() is what the writer checks against the limit: it must be exact.
+TEST(RoundTripTest, RawPayloadBytesIsTheSizeOfTheWrittenPayload) {
+  Rng rng(testing::TestSeed(21));
+  RandomTraceOptions o;
+  o.compress_some = false;
+  std::vector<ModelGeneration> gens = testing::RandomTrace(rng, o);
+  ModelGeneration empty;
+  empty.seq = 1;
+  gens.push_back(empty);
+  for (const ModelGeneration& g : gens) {
+    GenerationBuilder gb(g.seq);
+    testing::FillBuilder(g, gb);
+    std::string out;
+    const size_t appended = gb.AppendTo(&out, /*compress=*/false);
+    ASSERT_EQ(appended, out.size());
+    EXPECT_EQ(gb.raw_payload_bytes(), out.size() - kGenerationHeaderSize) << g.seq;
+    EXPECT_EQ(format_internal::LoadLE32(out.data() + 36), gb.raw_payload_bytes());
+  }
+}
+
+// A payload over the format's limit (1 GiB: past it the reader refuses the generation and all
+// after it; past 4 GiB the u32 lengths would wrap) is refused by the writer, which appends
+// nothing. The limit is lowered here so the test needs no gigabyte.
+TEST(RoundTripTest, WriterRefusesAPayloadOverTheLimitAndAppendsNothing) {
+  Rng rng(testing::TestSeed(22));
+  RandomTraceOptions o;
+  o.generations = 1;
+  ModelGeneration g = testing::RandomTrace(rng, o)[0];
+  for (bool compress : {false, true}) {
+    SCOPED_TRACE(compress ? "lz4" : "raw");
+    g.compress = compress;
+    GenerationBuilder gb(g.seq);
+    testing::FillBuilder(g, gb);
+    const size_t raw = gb.raw_payload_bytes();
+    std::string out;
+    AppendFileHeader(&out);
+    const std::string before = out;
+
+    gb.SetPayloadLimitForTesting(raw - 1);
+    absl::StatusOr<size_t> refused = gb.TryAppendTo(&out, compress);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kOutOfRange);
+    EXPECT_TRUE(absl::StrContains(refused.status().message(),
+                                  absl::StrCat("generation ", g.seq, ": the payload would be ",
+                                               raw, " bytes, over the format's limit of ",
+                                               raw - 1)))
+        << refused.status();
+    EXPECT_EQ(out, before);
+    EXPECT_EQ(gb.AppendTo(&out, compress), 0u);
+    EXPECT_EQ(out, before) << "a dropped generation leaves the file readable";
+
+    gb.SetPayloadLimitForTesting(raw);  // exactly at the limit: written
+    absl::StatusOr<size_t> written = gb.TryAppendTo(&out, compress);
+    ASSERT_TRUE(written.ok()) << written.status();
+    EXPECT_EQ(*written, out.size() - before.size());
+    testing::ReadResult res = testing::ReadAll(out);
+    ASSERT_TRUE(res.status.ok()) << res.status;
+    ASSERT_EQ(res.generations.size(), 1u);
+    ExpectGenerationMatches(*res.generations[0], g);
+  }
 }
 
 TEST(RoundTripTest, FileWithOnlyAHeaderHasNoGenerations) {

@@ -126,9 +126,8 @@ inline std::string EncodeBatchEvents(const ModelBatch& b) {
   return enc.data();
 }
 
-// Appends one encoded generation (header + payload) to `out`.
-inline size_t AppendGeneration(const ModelGeneration& g, std::string* out) {
-  GenerationBuilder gb(g.seq);
+// Adds everything of `g` to `gb` (a builder made for g.seq).
+inline void FillBuilder(const ModelGeneration& g, GenerationBuilder& gb) {
   gb.SetClock(g.clock);
   gb.SetTimeSpan(g.begin_ns, g.end_ns);
   for (const auto& [id, s] : g.strings) gb.AddString(id, s);
@@ -142,6 +141,12 @@ inline size_t AppendGeneration(const ModelGeneration& g, std::string* out) {
   for (const ModelBatch& b : g.batches) {
     gb.AddBatch(b.thread, b.seq, b.base_tick, b.events.size(), EncodeBatchEvents(b));
   }
+}
+
+// Appends one encoded generation (header + payload) to `out`.
+inline size_t AppendGeneration(const ModelGeneration& g, std::string* out) {
+  GenerationBuilder gb(g.seq);
+  FillBuilder(g, gb);
   return gb.AppendTo(out, g.compress);
 }
 
