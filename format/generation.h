@@ -114,6 +114,8 @@ struct Event {
   const EventSpec& spec() const { return GetEventSpec(type); }
 };
 
+struct GenerationIndexAccess;  // the event decoder's look-ups (trace_reader.cc)
+
 class Generation {
  public:
   uint64_t seq = 0;
@@ -166,6 +168,7 @@ class Generation {
 
   friend class GenerationParser;
   friend class TraceReader;
+  friend struct GenerationIndexAccess;
   std::string payload_;  // owns every view above
   std::vector<std::pair<uint64_t, absl::string_view>> strings_;
   // id -> index in strings_, stacks, label_sets. Sized by the entry count, not the largest id.

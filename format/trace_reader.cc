@@ -643,6 +643,26 @@ using ShapeDecoder = const char* (*)(const Generation& gen, const char* q, const
 
 }  // namespace
 
+// The decoder's table look-ups. kFull: as Generation's own (HasString, ...). Otherwise the
+// dense array only, inline: false may also mean a sparse id, which the caller must look up in
+// full (DecodeRun stops there, and BatchEventReader decodes the event with kFull).
+struct GenerationIndexAccess {
+  template <bool kFull>
+  static bool HasString(const Generation& g, uint64_t id) {
+    return id == 0 || (kFull ? g.string_index_.Find(id) : g.string_index_.FindDense(id)) >= 0;
+  }
+  template <bool kFull>
+  static bool HasStack(const Generation& g, uint64_t id) {
+    return (kFull ? g.stack_index_.Find(id) : g.stack_index_.FindDense(id)) >= 0;
+  }
+  // Label sets are rare in events: always the full look-up, out of line (FindLabelSet), which
+  // keeps DecodeRun's register allocation as it was before sparse ids.
+  template <bool kFull>
+  static bool HasLabelSet(const Generation& g, uint64_t id) {
+    return g.FindLabelSet(id) != nullptr;
+  }
+};
+
 // What the decoder needs per type byte, flattened from the event table so the per-event path
 // makes no call and chases no pointer into EventSpec.
 struct DecodeTypeInfo {
@@ -685,22 +705,30 @@ constexpr Shape kShapes[] = {
 };
 constexpr size_t kNumShapes = sizeof(kShapes) / sizeof(kShapes[0]);
 
-// kCanonical: reject overlong varints (the validating path) or not (the merge's DecodeRun).
-template <bool kCanonical, size_t S, size_t I>
+// kChecked (BatchEventReader, hence event validation): overlong varints are refused and ids
+// are looked up in full. Otherwise (the merge's DecodeRun, which hands anything it refuses to
+// the checked path): varints are not checked for overlong encodings and ids are looked up in
+// the dense array only, so that the hottest loop holds no call (a sparse id goes the checked
+// way).
+template <bool kChecked, size_t S, size_t I>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DecodeShapeArg(const Generation& gen, const char*& q,
                                                         const char* end, Event* e) {
   constexpr ArgKind kind = kShapes[S].kinds[I];
   uint64_t v;
-  q = format_internal::DecodeVarintPredicted<kCanonical>(q, &v);
+  q = format_internal::DecodeVarintPredicted</*kCanonical=*/kChecked>(q, &v);
   if (ABSL_PREDICT_FALSE(q == nullptr)) return false;
   if constexpr (kind == ArgKind::kSint) {
     v = static_cast<uint64_t>(UnZigZag(v));
   } else if constexpr (kind == ArgKind::kString) {
-    if (ABSL_PREDICT_FALSE(!gen.HasString(v))) return false;
+    if (ABSL_PREDICT_FALSE(!GenerationIndexAccess::HasString<kChecked>(gen, v))) return false;
   } else if constexpr (kind == ArgKind::kStack) {
-    if (ABSL_PREDICT_FALSE(v != 0 && gen.FindStack(v) == nullptr)) return false;
+    if (ABSL_PREDICT_FALSE(v != 0 && !GenerationIndexAccess::HasStack<kChecked>(gen, v))) {
+      return false;
+    }
   } else if constexpr (kind == ArgKind::kLabelSet) {
-    if (ABSL_PREDICT_FALSE(v != 0 && gen.FindLabelSet(v) == nullptr)) return false;
+    if (ABSL_PREDICT_FALSE(v != 0 && !GenerationIndexAccess::HasLabelSet<kChecked>(gen, v))) {
+      return false;
+    }
   } else if constexpr (kind == ArgKind::kReason) {
     if (ABSL_PREDICT_FALSE(v >= static_cast<uint64_t>(BlockReason::kNumBlockReasons))) {
       return false;
@@ -716,12 +744,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool DecodeShapeArg(const Generation& gen, c
   return true;
 }
 
-template <bool kCanonical, size_t S, size_t... I>
+template <bool kChecked, size_t S, size_t... I>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* DecodeShapeImpl([[maybe_unused]] const Generation& gen, const char* q,
                             [[maybe_unused]] const char* end, Event* e,
                             std::index_sequence<I...>) {
   e->bytes = {};
-  if (!(DecodeShapeArg<kCanonical, S, I>(gen, q, end, e) && ...)) return nullptr;
+  if (!(DecodeShapeArg<kChecked, S, I>(gen, q, end, e) && ...)) return nullptr;
   return q;
 }
 
@@ -758,7 +786,7 @@ ShapeDecoder FindShapeDecoder(const EventSpec& spec) {
 // The shape decoders behind one switch, inlined into the block decoder's loop: no call, and
 // the loop's state stays in registers.
 static_assert(kNumShapes == 17, "add the new shapes' cases below");
-template <bool kCanonical>
+template <bool kChecked>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* DecodeShapeById(uint8_t shape,
                                                                 const Generation& gen,
                                                                 const char* q, const char* end,
@@ -766,7 +794,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* DecodeShapeById(uint8_t shape,
   switch (shape) {
 #define TRACER_SHAPE_CASE(S)                                                             \
   case S:                                                                                \
-    return DecodeShapeImpl<kCanonical, S>(gen, q, end, e,                               \
+    return DecodeShapeImpl<kChecked, S>(gen, q, end, e,                                 \
                                           std::make_index_sequence<kShapes[S].n>());
     TRACER_SHAPE_CASE(0)
     TRACER_SHAPE_CASE(1)
@@ -844,7 +872,7 @@ __attribute__((flatten)) size_t DecodeRun(const DecodeTypeInfo* types, const Gen
     e->type = static_cast<EventType>(type);
     e->thread = thread;
     e->tick = t;
-    q = DecodeShapeById</*kCanonical=*/false>(shape, gen, q, end, e);
+    q = DecodeShapeById</*kChecked=*/false>(shape, gen, q, end, e);
     if (ABSL_PREDICT_FALSE(q == nullptr)) break;
     p = q;
     tick = t;
@@ -910,7 +938,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* BatchEventReader::DecodeArgs(
     const DecodeTypeInfo& info, const char* q, Event* e) {
   if constexpr (kFast) {
     if (ABSL_PREDICT_TRUE(info.shape != 0xff)) {
-      const char* r = DecodeShapeById</*kCanonical=*/true>(info.shape, *gen_, q, end_, e);
+      const char* r = DecodeShapeById</*kChecked=*/true>(info.shape, *gen_, q, end_, e);
       if (ABSL_PREDICT_TRUE(r != nullptr)) return r;
       return DecodeArgs<false>(info, q, e);  // to report exactly what is wrong
     }

@@ -128,8 +128,8 @@ class BatchEventReader {
 // All events of one generation, merged across batches in tick order (ties: batch order, which
 // is thread, then batch seq). An error in any batch ends the stream when the merge reaches the
 // bad event. For speed it does not check that the varints inside events are minimal (an
-// overlong one of up to eight bytes reads as its value): TraceReader's event validation did,
-// unless the tool turned it off.
+// overlong one reads as its value): TraceReader's event validation did, unless the tool
+// turned it off.
 class MergedGenerationReader {
  public:
   explicit MergedGenerationReader(const Generation& gen);

@@ -72,8 +72,11 @@ inline constexpr int64_t UnZigZag(uint64_t v) {
 }
 
 // Decodes a varint from [p, end). Returns the byte after it, or nullptr if the input ends
-// first, the encoding is longer than ten bytes, overflows 64 bits or is overlong (not minimal).
-inline const char* DecodeVarint(const char* p, const char* end, uint64_t* v) {
+// first, the encoding is longer than ten bytes, overflows 64 bits, or (with kCanonical) is
+// overlong. DecodeVarint below is the one to call; kCanonical = false only serves as the
+// fallback of the unchecked decoders.
+template <bool kCanonical>
+inline const char* DecodeVarintBounded(const char* p, const char* end, uint64_t* v) {
   if (p < end && static_cast<unsigned char>(*p) < 0x80) {  // one byte: the common case
     *v = static_cast<unsigned char>(*p);
     return p + 1;
@@ -84,12 +87,19 @@ inline const char* DecodeVarint(const char* p, const char* end, uint64_t* v) {
     if (shift == 63 && byte > 1) return nullptr;  // would overflow 64 bits
     result |= (byte & 0x7f) << shift;
     if (byte < 0x80) {
-      if (byte == 0) return nullptr;  // overlong: a multi-byte varint never ends in 0x00
+      // Overlong: a varint of more than one byte (one byte returned above) never ends in 00.
+      if (kCanonical && byte == 0) return nullptr;
       *v = result;
       return p;
     }
   }
   return nullptr;
+}
+
+// Decodes a varint from [p, end). Returns the byte after it, or nullptr if the input ends
+// first, the encoding is longer than ten bytes, overflows 64 bits or is overlong (not minimal).
+inline const char* DecodeVarint(const char* p, const char* end, uint64_t* v) {
+  return DecodeVarintBounded<true>(p, end, v);
 }
 
 // True if a varint starts at p and is overlong: for error messages after a decoder refused it.
@@ -111,15 +121,17 @@ inline uint64_t LoadLE64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); ret
 // Decoders for when at least kMaxVarintBytes bytes are readable at `p` (the caller checked
 // once for a whole event): no bounds checks, the same results and rejections as DecodeVarint,
 // except that with kCanonical = false (the default: the merge's hot path, whose input the
-// reader validated already, or a tool chose not to) an overlong encoding of up to eight bytes
-// is accepted as its value instead of rejected. kCanonical = true costs a compare per varint;
-// the validating BatchEventReader uses it.
+// reader validated already, or a tool chose not to) an overlong encoding is accepted as its
+// value instead of rejected. kCanonical = true costs a compare per varint; the validating
+// BatchEventReader uses it.
 // Varints of up to eight bytes decode without a data-dependent branch on their length.
 template <bool kCanonical = false>
 inline const char* DecodeVarintLong(const char* p, uint64_t* v) {
   uint64_t x = LoadLE64(p);
   const uint64_t stop = ~x & 0x8080808080808080ull;  // the MSB of every final-candidate byte
-  if (__builtin_expect(stop == 0, 0)) return DecodeVarint(p, p + kMaxVarintBytes, v);
+  if (__builtin_expect(stop == 0, 0)) {
+    return DecodeVarintBounded<kCanonical>(p, p + kMaxVarintBytes, v);
+  }
   const int last_bit = __builtin_ctzll(stop);  // 8 * (length - 1) + 7
   if constexpr (kCanonical) {
     // The final byte sits at bits [last_bit - 7, last_bit]; 0x00 there after another byte
