@@ -408,8 +408,9 @@ void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
 
   Session::Ensure(mode, absl::Seconds(1));  // TraceOptions' default period: cuts as in production
   const uint64_t lost_before = EventsLost();
+  const tracer::TracerStats stats_before = tracer::GetTracerStats();
 
-  struct PoolTask {
+  struct alignas(64) PoolTask {  // a task object of its own (a closure, links): no false sharing
     tracer::TaskRef ref;
   };
   std::mutex queue_mu;
@@ -421,7 +422,9 @@ void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
   uint64_t shared_counter = 0;
   std::atomic<uint64_t> events{0};
 
+  std::atomic<uint64_t> worker_cpu_ns{0};
   auto worker = [&] {
+    const uint64_t cpu0 = ThreadCpuNs();
     uint64_t my_events = 0;
     for (;;) {
       PoolTask* t;
@@ -464,6 +467,7 @@ void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
       if (last) done_cv.notify_one();
     }
     events.fetch_add(my_events, std::memory_order_relaxed);
+    worker_cpu_ns.fetch_add(ThreadCpuNs() - cpu0, std::memory_order_relaxed);
   };
 
   std::vector<PoolTask> tasks(kBatch);
@@ -471,6 +475,7 @@ void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
   for (int i = 0; i < kWorkers; ++i) workers.emplace_back(worker);
   Work::Spin(0);  // calibrate outside the timing
 
+  const uint64_t feeder_cpu0 = ThreadCpuNs();
   for (auto _ : state) {
     {
       std::lock_guard<std::mutex> l(queue_mu);
@@ -493,9 +498,15 @@ void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
     std::lock_guard<std::mutex> l(queue_mu);
     stop = true;
   }
+  const uint64_t feeder_cpu_ns = ThreadCpuNs() - feeder_cpu0;
   queue_cv.notify_all();
   for (std::thread& w : workers) w.join();
   benchmark::DoNotOptimize(shared_counter);
+  // Where the process CPU goes, per batch: the workers (tasks and their hooks), the feeder
+  // (task creation and queueing), so a slowdown can be read off by thread.
+  const double iters = static_cast<double>(state.iterations());
+  state.counters["worker_us"] = static_cast<double>(worker_cpu_ns.load()) / 1e3 / iters;
+  state.counters["feeder_us"] = static_cast<double>(feeder_cpu_ns) / 1e3 / iters;
 
   const double total_events =
       static_cast<double>(events.load()) + static_cast<double>(state.iterations()) * kBatch;
@@ -503,6 +514,69 @@ void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
       static_cast<double>(state.iterations()) * kBatch, benchmark::Counter::kIsRate);
   state.counters["events_per_s"] =
       benchmark::Counter(total_events, benchmark::Counter::kIsRate);
+  // The collector's sealing cost per event, over the generations sealed during the run (the
+  // tracer's cost beyond the hot path; 0 when off).
+  const tracer::TracerStats stats_after = tracer::GetTracerStats();
+  const uint64_t sealed = stats_after.events_sealed - stats_before.events_sealed;
+  state.counters["seal_ns_per_event"] =
+      sealed == 0 ? 0.0
+                  : static_cast<double>(stats_after.seal_cpu_ns - stats_before.seal_cpu_ns) /
+                        static_cast<double>(sealed);
+  const uint64_t dropped = EventsLost() - lost_before;
+  state.counters["dropped"] = static_cast<double>(dropped);
+  if (dropped != 0) state.SkipWithError("dropped events (pool exhausted): not a result");
+}
+
+// The collector's cost per event: two threads record a thread pool's mix of events (untimed:
+// per task create, start, a region, a syscall, a block/unblock/restart every other task, end;
+// 100k tasks, ~0.8 M events, about a second of the pool benchmark's trace), then the timed
+// part seals them into one generation (CutGeneration, on this thread: CPU time). Reports
+// ns/event of sealing (scan for ids and task states, tables, encoding; the sink is /dev/null).
+void BM_Tracer_Seal(benchmark::State& state) {
+  static const tracer::Name kTaskName("pool-task");
+  static const tracer::Name kRegion("compute");
+  static const tracer::Name kSyscall("getppid");
+  constexpr int kTasksPerThread = 50000;
+  Session::Ensure(Mode::kOn);
+  WaitForCollector();
+  const uint64_t lost_before = EventsLost();
+  uint64_t events = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto record = [&](int seed) {
+      static std::mutex mu;
+      std::vector<tracer::TaskRef> refs(kTasksPerThread);
+      for (int i = 0; i < kTasksPerThread; ++i) {
+        tracer::TaskRef& t = refs[i];
+        tracer::hooks::TaskCreate(t, kTaskName);
+        tracer::hooks::TaskStart(t);
+        {
+          tracer::Region r = tracer::StartRegion(tracer::Task(), kRegion);
+        }
+        if (((i + seed) & 1) != 0) {
+          tracer::hooks::TaskBlock(t, tracer::BlockReason::kMutex, &mu);
+          tracer::hooks::TaskUnblock(t, &mu);
+          tracer::hooks::TaskStart(t);
+        }
+        {
+          tracer::hooks::ScopedSyscall sc(kSyscall);
+        }
+        tracer::hooks::TaskEnd(t);
+      }
+    };
+    std::thread other(record, 1);
+    record(0);
+    other.join();
+    const tracer::TracerStats before = tracer::GetTracerStats();
+    state.ResumeTiming();
+    WaitForCollector();  // seals what the two threads recorded
+    state.PauseTiming();
+    events += tracer::GetTracerStats().events_sealed - before.events_sealed;
+    state.ResumeTiming();
+  }
+  state.counters["events"] = static_cast<double>(events) / static_cast<double>(state.iterations());
+  state.counters["ns_per_event"] = benchmark::Counter(
+      static_cast<double>(events) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   const uint64_t dropped = EventsLost() - lost_before;
   state.counters["dropped"] = static_cast<double>(dropped);
   if (dropped != 0) state.SkipWithError("dropped events (pool exhausted): not a result");
@@ -527,6 +601,8 @@ BENCHMARK_CAPTURE(BM_Tracer_TaskBlockUnblock, on, Mode::kOn)->Iterations(kOnIter
 BENCHMARK_CAPTURE(BM_Tracer_SyscallPair, on, Mode::kOn)->Iterations(kOnIterations)->Threads(1)->Threads(2);
 BENCHMARK_CAPTURE(BM_Tracer_Log, on, Mode::kOn)->Iterations(kOnIterations)->Threads(1)->Threads(2);
 BENCHMARK_CAPTURE(BM_Tracer_Counter, on, Mode::kOn)->Iterations(kOnIterations)->Threads(1)->Threads(2);
+
+BENCHMARK(BM_Tracer_Seal)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
 
 // Stacks are captured on task block/unblock and syscall begin (regions and logs: never by
 // default, so their stacks runs would repeat the `on` ones).

@@ -212,7 +212,7 @@ absl::Status FlightRecorder::Start() {
   // "Memory"): the buffer pool (a sixteenth, unless a capture already runs and owns the pool),
   // the collector's copies while it seals a generation (the batches gathered, and the encoded
   // generation; a third copy with lz4: each at most a pool's worth plus tables), and the ring.
-  size_t pool = config_.max_bytes / 16;
+  size_t pool = std::min<size_t>(config_.max_bytes / 16, size_t{512} << 20);  // the pool's cap
   BufferConfig bc = GetBufferConfig();
   bc.pool_bytes = pool;
   bc.buffer_bytes = std::clamp<size_t>(pool / 16, 8 << 10, 64 << 10);

@@ -42,7 +42,8 @@ struct TraceOptions {
 struct BufferConfig {
   size_t buffer_bytes = 64 << 10;  // one per-thread batch; >= 8 KiB
   size_t pool_bytes = 32 << 20;    // all buffers in flight; events beyond are dropped, counted.
-                                   // Allocated and faulted in when tracing starts.
+                                   // Allocated and faulted in when tracing starts. <= 512 MiB
+                                   // (a generation must fit the format's 1 GiB limit).
   bool stacks = true;              // stacks on task create, block, unblock and syscall begin
   bool region_stacks = false;      // stacks on region begin too (about 1 us each)
 };
@@ -206,6 +207,11 @@ struct TracerStats {
   // use means the collector is behind and events are about to be dropped.
   uint64_t buffers_total = 0;
   uint64_t buffers_free = 0;  // approximate
+  // The collector's own cost, beyond the hot path: events in the generations it sealed, and
+  // the CPU time (its thread's) it spent sealing them (scan, task states, tables, encoding;
+  // not the consumers' writes). seal_cpu_ns / events_sealed is the per-event cost.
+  uint64_t events_sealed = 0;
+  uint64_t seal_cpu_ns = 0;
 };
 TracerStats GetTracerStats();
 

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <map>
 #include <set>
 #include <thread>
@@ -16,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "tests/tracer/test_util.h"
 #include "tracer/hooks.h"
+#include "tracer/internal/collector.h"
 
 namespace tracer {
 namespace {
@@ -238,6 +241,129 @@ TEST_F(TracerTest, EachGenerationAloneNamesItsStringsStacksAndTaskStates) {
     EXPECT_GT(gen.clock.ticks_per_second, 0u);
     EXPECT_LE(gen.begin_ns, gen.end_ns);
   }
+}
+
+// The task-state table of each generation follows the events before it, whichever threads
+// wrote them: created on one thread, started, in a syscall, blocked and ended on another,
+// unblocked by a third, and a task still running on a thread across several cuts.
+TEST_F(TracerTest, TaskStatesFollowEventsAcrossThreadsAndCuts) {
+  StringSink sink;
+  TraceOptions o;
+  o.generation_period = absl::Seconds(60);  // cuts below are explicit
+  ASSERT_TRUE(StartTrace(sink, o).ok());
+  static const Name kName("state-task");
+  static const Name kSys("read");
+  TaskRef x, y, z;
+  hooks::TaskCreate(x, kName);
+  hooks::TaskCreate(y, kName);
+  hooks::TaskCreate(z, kName);
+  // Runs `f` on a thread of its own, to the end.
+  auto on_worker = [](auto f) { std::thread(f).join(); };
+  auto cut = [] { ASSERT_TRUE(tracer_internal::CutGeneration().ok()); };
+  // One long-lived worker thread, told what to do step by step.
+  std::mutex mu;
+  std::condition_variable cv;
+  int step = 0, done = 0;
+  std::thread worker([&] {
+    auto wait_for = [&](int s) {
+      std::unique_lock<std::mutex> l(mu);
+      cv.wait(l, [&] { return step >= s; });
+    };
+    auto finish = [&](int s) {
+      {
+        std::lock_guard<std::mutex> l(mu);
+        done = s;
+      }
+      cv.notify_all();
+    };
+    wait_for(1);
+    hooks::TaskStart(x);
+    hooks::SyscallBegin(kSys);
+    finish(1);
+    wait_for(2);
+    hooks::SyscallEnd();
+    hooks::TaskBlock(x, BlockReason::kMutex, &x);
+    hooks::TaskStart(y);
+    hooks::TaskEnd(y);
+    hooks::TaskStart(z);
+    finish(2);
+    wait_for(3);
+    hooks::SyscallBegin(kSys);  // z is still the running task, from the generation before
+    finish(3);
+    wait_for(4);
+    hooks::SyscallEnd();
+    hooks::TaskEnd(z);
+    finish(4);
+  });
+  auto run_step = [&](int s) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      step = s;
+    }
+    cv.notify_all();
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return done >= s; });
+  };
+  run_step(1);
+  cut();  // generation 1 starts: x in a syscall on the worker; y, z runnable
+  run_step(2);
+  on_worker([&] { hooks::TaskUnblock(x, &x); });  // a third thread wakes x
+  cut();  // generation 2 starts: x runnable, y gone, z running
+  run_step(3);
+  cut();  // generation 3 starts: z in a syscall
+  run_step(4);
+  worker.join();
+  ASSERT_TRUE(StopTrace().ok());
+
+  auto rb = ReadTrace(sink.Release());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_GE(rb->generations.size(), 4u);
+  uint64_t worker_thread = 0;
+  for (const auto& [e, g] : rb->events) {
+    if (e.type == EventType::kTaskStart && e.args[0] == x.id) worker_thread = e.thread;
+  }
+  ASSERT_NE(worker_thread, 0u);
+  auto state = [&](size_t g, uint64_t id) -> const format::TaskState* {
+    for (const auto& t : rb->generations[g]->tasks) {
+      if (t.id == id) return &t;
+    }
+    return nullptr;
+  };
+  using format::TaskStatus;
+  // Generation 1.
+  ASSERT_NE(state(1, x.id), nullptr);
+  EXPECT_EQ(state(1, x.id)->status, TaskStatus::kSyscall);
+  EXPECT_EQ(state(1, x.id)->thread, worker_thread);
+  ASSERT_NE(state(1, y.id), nullptr);
+  EXPECT_EQ(state(1, y.id)->status, TaskStatus::kRunnable);
+  EXPECT_EQ(rb->generations[1]->String(state(1, y.id)->name), "state-task");
+  ASSERT_NE(state(1, z.id), nullptr);
+  // Generation 2.
+  ASSERT_NE(state(2, x.id), nullptr);
+  EXPECT_EQ(state(2, x.id)->status, TaskStatus::kRunnable);
+  EXPECT_EQ(state(2, x.id)->seq, x.seq);  // the unblock's number
+  EXPECT_EQ(state(2, y.id), nullptr) << "an ended task is not listed";
+  ASSERT_NE(state(2, z.id), nullptr);
+  EXPECT_EQ(state(2, z.id)->status, TaskStatus::kRunning);
+  EXPECT_EQ(state(2, z.id)->thread, worker_thread);
+  // Generation 3.
+  ASSERT_NE(state(3, z.id), nullptr);
+  EXPECT_EQ(state(3, z.id)->status, TaskStatus::kSyscall);
+  ASSERT_NE(state(3, x.id), nullptr);
+  EXPECT_EQ(state(3, x.id)->status, TaskStatus::kRunnable);
+  // After the stop nothing of z is left running.
+  if (rb->generations.size() > 4) {
+    EXPECT_EQ(state(4, z.id), nullptr);
+  }
+}
+
+TEST_F(TracerTest, PoolLargerThanAGenerationCanHoldIsRefused) {
+  BufferConfig c;
+  c.pool_bytes = size_t{1} << 30;
+  const absl::Status s = SetBufferConfig(c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  c.pool_bytes = size_t{512} << 20;
+  EXPECT_TRUE(SetBufferConfig(c).ok());
 }
 
 // TaskRef::seq moves only with recorded transitions: a disabled hook never writes to the

@@ -79,6 +79,8 @@ BufferConfig g_active_config;
 std::atomic<uint64_t> g_next_id_block{1};
 std::atomic<uint64_t> g_events_lost{0};
 std::atomic<uint64_t> g_generations{0};
+std::atomic<uint64_t> g_events_sealed{0};  // stats only (relaxed: read for reporting)
+std::atomic<uint64_t> g_seal_cpu_ns{0};
 
 StringTable& Strings() {
   static StringTable* t = new StringTable(1 << 16, 16 << 20);
@@ -321,9 +323,65 @@ struct Consumer {
   ConsumerOptions options;
 };
 
-struct TaskEntry {
-  format::TaskState state;
-  uint64_t tick = 0;
+// The tracked task states: entries in a slab, found through an id -> slot map. Slots stay put
+// while others come and go, so a run of events can keep its running task's slot instead of
+// looking the task up again at every event. Collector thread only.
+class TaskTable {
+ public:
+  static constexpr uint32_t kNoSlot = ~uint32_t{0};
+  uint32_t Find(uint64_t id) const {
+    auto it = index_.find(id);
+    return it == index_.end() ? kNoSlot : it->second;
+  }
+  // The slot of `id`, made (id set, every other field zero) if it was not tracked.
+  uint32_t FindOrAdd(uint64_t id) {
+    auto [it, added] = index_.try_emplace(id, 0);
+    if (added) {
+      if (free_.empty()) {
+        it->second = static_cast<uint32_t>(slab_.size());
+        slab_.emplace_back();
+      } else {
+        it->second = free_.back();
+        free_.pop_back();
+      }
+      slab_[it->second] = format::TaskState{};
+      slab_[it->second].id = id;
+    }
+    return it->second;
+  }
+  void Erase(uint64_t id) {
+    auto it = index_.find(id);
+    if (it == index_.end()) return;
+    slab_[it->second].id = 0;  // a slot kept by a run no longer names `id` (see Valid)
+    free_.push_back(it->second);
+    index_.erase(it);
+  }
+  // True if `slot`, kept from an earlier lookup of `id`, still holds it.
+  bool Valid(uint32_t slot, uint64_t id) const {
+    return id != 0 && slot != kNoSlot && slab_[slot].id == id;
+  }
+  format::TaskState& at(uint32_t slot) { return slab_[slot]; }
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (const auto& [id, slot] : index_) f(slab_[slot]);
+  }
+  void Clear() {
+    index_.clear();
+    slab_.clear();
+    free_.clear();
+  }
+
+ private:
+  absl::flat_hash_map<uint64_t, uint32_t> index_;
+  std::vector<format::TaskState> slab_;
+  std::vector<uint32_t> free_;
+};
+
+// While a cut applies one thread's run of state events: the task running on that thread.
+struct RunState {
+  uint64_t thread = 0;
+  uint64_t task = 0;                    // 0: none
+  uint32_t slot = TaskTable::kNoSlot;   // its slot, if known (check with TaskTable::Valid)
 };
 
 // glibc's counts of objects loaded and unloaded so far (the same in every dl_phdr_info).
@@ -357,9 +415,12 @@ class Collector {
   uint64_t gen_seq_ = 0;  // sequence number written in generation headers
   int64_t gen_begin_ns_ = 0;
   std::vector<Buffer*> carry_;  // buffers of the next generation, drained early
-  absl::flat_hash_map<uint64_t, TaskEntry> tasks_;           // state at generation start
+  TaskTable tasks_;  // state at generation start
   absl::flat_hash_map<uint64_t, format::UserTaskInfo> user_tasks_;
-  absl::flat_hash_map<uint64_t, uint64_t> running_on_thread_;  // thread -> task
+  // thread -> the task running on it (read into run_states_ when a cut starts applying
+  // events, written back when it is done).
+  absl::flat_hash_map<uint64_t, uint64_t> running_on_thread_;
+  std::vector<RunState> run_states_;  // per run of the cut being applied
   absl::flat_hash_map<uintptr_t, format::Frame> symbols_;      // pc -> symbolized frame
   uint32_t cut_stamp_ = 0;
   std::vector<uint32_t> string_stamps_ = std::vector<uint32_t>(1 << 16);
@@ -368,6 +429,7 @@ class Collector {
   // Reused by every cut, so a steady trace allocates (and faults in) nothing per generation.
   std::vector<StateEvent> state_events_;
   std::vector<size_t> state_runs_;  // where each thread's run of state_events_ starts
+  std::vector<uint64_t> state_run_threads_;  // and its thread
   std::vector<size_t> run_end_;
   std::string raw_, compressed_;
   format::GenerationBuilder builder_{0};
@@ -377,7 +439,7 @@ class Collector {
   absl::Status Activate();
   void Deactivate();
   void Cut(bool final);
-  void ApplyStateEvent(const StateEvent& e);
+  void ApplyStateEvent(const StateEvent& e, RunState& run);
   void Loop();
   absl::Duration Period() const {
     absl::Duration p = absl::InfiniteDuration();
@@ -637,68 +699,88 @@ const ScanInfo* ScanInfos() {
   return table;
 }
 
+// Decodes N varints at p into a[0..N) (see DecodeVarintPredicted); returns their end.
+template <int N>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline const char* ScanArgs(const char* p, uint64_t* a) {
+#pragma GCC unroll 6
+  for (int i = 0; i < N; ++i) p = format_internal::DecodeVarintPredicted(p, &a[i]);
+  return p;
+}
+static_assert(format::kMaxEventArgs == 6, "ScanArgs' switch covers 0..6 arguments");
+
 // An event starting at least this far before the end of its batch can be scanned without
 // bounds checks: type, delta and arguments, plus the 8 bytes DecodeVarintFast may load.
 constexpr ptrdiff_t kScanMargin = 1 + (1 + format::kMaxEventArgs) * format_internal::kMaxVarintBytes + 8;
 
-// Advances the tracked task states over one event (events come in time order).
-void Collector::ApplyStateEvent(const StateEvent& e) {
+// Advances the tracked task states over one event (events come in time order) of the thread
+// whose run state is `run`. Start, block, yield, end and syscalls are written by the thread
+// that runs the task, so the run knows its running task's slot; unblocks come from wakers.
+void Collector::ApplyStateEvent(const StateEvent& e, RunState& run) {
+  // The slot of task `id`, from the run's running task when it is that one.
+  auto slot_of = [&](uint64_t id) {
+    return id == run.task && tasks_.Valid(run.slot, id) ? run.slot : tasks_.FindOrAdd(id);
+  };
   switch (e.type) {
     case EventType::kTaskCreate: {
-      TaskEntry& t = tasks_[e.a0];
-      t.state = {};
-      t.state.id = e.a0;
-      t.state.parent = e.a1;
-      t.state.name = e.a2;
-      t.state.labels = e.a3;
-      t.state.status = format::TaskStatus::kRunnable;
+      // Field by field: `state = {}` then the fields made GCC store the struct in pieces and
+      // load it back whole (a store-forwarding stall per task).
+      format::TaskState& t = tasks_.at(tasks_.FindOrAdd(e.a0));
+      t.parent = e.a1;
+      t.name = e.a2;
+      t.status = format::TaskStatus::kRunnable;
+      t.thread = 0;
+      t.labels = e.a3;
+      t.seq = 0;
+      t.reason = format::BlockReason::kUnknown;
       break;
     }
     case EventType::kTaskStart: {
-      auto& t = tasks_[e.a0].state;
-      t.id = e.a0;
+      const uint32_t slot = slot_of(e.a0);
+      format::TaskState& t = tasks_.at(slot);
       t.status = format::TaskStatus::kRunning;
       t.thread = e.thread;
       t.seq = e.a1;
-      running_on_thread_[e.thread] = e.a0;
+      run.task = e.a0;
+      run.slot = slot;
       break;
     }
     case EventType::kTaskBlock:
     case EventType::kTaskYield: {
-      auto& t = tasks_[e.a0].state;
-      t.id = e.a0;
+      format::TaskState& t = tasks_.at(slot_of(e.a0));
       t.status = e.type == EventType::kTaskBlock ? format::TaskStatus::kBlocked
                                                  : format::TaskStatus::kRunnable;
       t.reason = e.type == EventType::kTaskBlock ? static_cast<format::BlockReason>(e.a1)
                                                  : format::BlockReason::kUnknown;
       t.thread = 0;
-      running_on_thread_.erase(e.thread);
+      run.task = 0;
       break;
     }
     case EventType::kTaskUnblock: {
-      auto& t = tasks_[e.a0].state;
-      t.id = e.a0;
+      format::TaskState& t = tasks_.at(tasks_.FindOrAdd(e.a0));
       t.status = format::TaskStatus::kRunnable;
       t.seq = e.a1;
       break;
     }
     case EventType::kTaskEnd:
-      tasks_.erase(e.a0);
-      running_on_thread_.erase(e.thread);
+      tasks_.Erase(e.a0);
+      run.task = 0;
       break;
     case EventType::kSyscallBegin:
     case EventType::kSyscallEnd: {
-      auto it = running_on_thread_.find(e.thread);
-      if (it == running_on_thread_.end()) break;
-      auto tt = tasks_.find(it->second);
-      if (tt == tasks_.end()) break;
-      tt->second.state.status = e.type == EventType::kSyscallBegin
-                                    ? format::TaskStatus::kSyscall
-                                    : format::TaskStatus::kRunning;
+      if (run.task == 0) break;
+      if (!tasks_.Valid(run.slot, run.task)) {
+        run.slot = tasks_.Find(run.task);
+        if (run.slot == TaskTable::kNoSlot) break;
+      }
+      tasks_.at(run.slot).status = e.type == EventType::kSyscallBegin
+                                       ? format::TaskStatus::kSyscall
+                                       : format::TaskStatus::kRunning;
       break;
     }
     case EventType::kLabels:
-      if (auto it = tasks_.find(e.a0); it != tasks_.end()) it->second.state.labels = e.a1;
+      if (const uint32_t slot = tasks_.Find(e.a0); slot != TaskTable::kNoSlot) {
+        tasks_.at(slot).labels = e.a1;
+      }
       break;
     case EventType::kUserTaskBegin:
       user_tasks_[e.a0] = {e.a0, e.a1, e.a2};
@@ -711,7 +793,14 @@ void Collector::ApplyStateEvent(const StateEvent& e) {
   }
 }
 
+uint64_t ThreadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 void Collector::Cut(bool final) {
+  const uint64_t cpu_start = ThreadCpuNs();
   // 1-2: switch generations (thread_state.h, "Who runs alongside whom").
   const uint32_t old_gen = cur_gen_;
   uint32_t next = 0;
@@ -796,6 +885,7 @@ void Collector::Cut(bool final) {
   std::vector<StateEvent>& state_events = state_events_;
   state_events.clear();
   state_runs_.clear();
+  state_run_threads_.clear();
   uint64_t events = 0;
   size_t batch_bytes = 0;
   const ScanInfo* const scan = ScanInfos();
@@ -804,7 +894,10 @@ void Collector::Cut(bool final) {
     batch_bytes += b->len;
     // Batches are sorted by thread, then seq: each thread's state events form one run in
     // time order.
-    if (bi == 0 || b->thread != batches[bi - 1]->thread) state_runs_.push_back(state_events.size());
+    if (bi == 0 || b->thread != batches[bi - 1]->thread) {
+      state_runs_.push_back(state_events.size());
+      state_run_threads_.push_back(b->thread);
+    }
     const char* p = b->data;
     const char* const end = b->data + b->len;
     // Events starting before fast_end have all their varints (and the scratch bytes the fast
@@ -819,8 +912,18 @@ void Collector::Cut(bool final) {
       uint64_t a[format::kMaxEventArgs] = {};
       uint64_t delta = 0;
       if (ABSL_PREDICT_TRUE(p < fast_end)) {
-        p = format_internal::DecodeVarintFast(p + 1, &delta);
-        for (int i = 0; i < n; ++i) p = format_internal::DecodeVarintFast(p, &a[i]);
+        p = format_internal::DecodeVarintPredicted(p + 1, &delta);
+        // One call site per argument count and position: the length of the varint at each is
+        // steady enough to predict, so the next varint's load need not wait on this one's.
+        switch (n) {
+          case 0: break;
+          case 1: p = ScanArgs<1>(p, a); break;
+          case 2: p = ScanArgs<2>(p, a); break;
+          case 3: p = ScanArgs<3>(p, a); break;
+          case 4: p = ScanArgs<4>(p, a); break;
+          case 5: p = ScanArgs<5>(p, a); break;
+          default: p = ScanArgs<format::kMaxEventArgs>(p, a); break;
+        }
       } else {
         p = format_internal::DecodeVarint(p + 1, end, &delta);
         for (int i = 0; i < n && p != nullptr; ++i) p = format_internal::DecodeVarint(p, end, &a[i]);
@@ -854,11 +957,11 @@ void Collector::Cut(bool final) {
   gb.Reset(gen_seq_++);
   gb.SetClock(clock);
   gb.SetTimeSpan(gen_begin_ns_, end_ns);
-  for (const auto& [id, t] : tasks_) {
-    gb.AddTask(t.state);
-    if (t.state.name) strings.insert(t.state.name);
-    if (t.state.labels) labels.insert(t.state.labels);
-  }
+  tasks_.ForEach([&](const format::TaskState& t) {
+    gb.AddTask(t);
+    if (t.name) strings.insert(t.name);
+    if (t.labels) labels.insert(t.labels);
+  });
   for (const auto& [id, t] : user_tasks_) {
     gb.AddUserTask(t);
     if (t.name) strings.insert(t.name);
@@ -928,8 +1031,14 @@ void Collector::Cut(bool final) {
   std::vector<size_t>& head = state_runs_;  // run r: [head[r], run_end[r])
   const size_t num_runs = head.size();
   run_end_.resize(num_runs);
+  run_states_.resize(num_runs);
   for (size_t r = 0; r < num_runs; ++r) {
     run_end_[r] = r + 1 < num_runs ? head[r + 1] : state_events.size();
+    RunState& rs = run_states_[r];
+    rs.thread = state_run_threads_[r];
+    auto it = running_on_thread_.find(rs.thread);
+    rs.task = it == running_on_thread_.end() ? 0 : it->second;
+    rs.slot = TaskTable::kNoSlot;  // looked up when first needed
   }
   for (;;) {
     size_t best = num_runs, second = num_runs;
@@ -947,28 +1056,42 @@ void Collector::Cut(bool final) {
     size_t i = head[best];
     const size_t stop = run_end_[best];
     if (second == num_runs) {
-      for (; i < stop; ++i) ApplyStateEvent(state_events[i]);
+      for (; i < stop; ++i) ApplyStateEvent(state_events[i], run_states_[best]);
     } else {
       const uint64_t t2 = state_events[head[second]].tick;
       const bool ties_first = best < second;
       do {
-        ApplyStateEvent(state_events[i++]);
+        ApplyStateEvent(state_events[i++], run_states_[best]);
       } while (i < stop && (state_events[i].tick < t2 || (ties_first && state_events[i].tick == t2)));
     }
     head[best] = i;
+  }
+  for (const RunState& rs : run_states_) {
+    if (rs.task != 0) {
+      running_on_thread_[rs.thread] = rs.task;
+    } else {
+      running_on_thread_.erase(rs.thread);
+    }
   }
 
   std::string& raw = raw_;
   std::string& compressed = compressed_;
   raw.clear();
   compressed.clear();
-  gb.AppendTo(&raw, /*compress=*/false);
+  // A generation holds at most the pool's bytes plus bounded tables, and the pool is capped
+  // (SetBufferConfig) well below the format's 1 GiB payload limit, so this cannot fail; should
+  // it, the generation is not delivered and its events count as lost.
   bool want_compressed = false;
   for (const Consumer& c : consumers_) want_compressed |= c.options.compressed;
-  if (want_compressed) gb.AppendTo(&compressed, /*compress=*/true);
+  const bool encoded = gb.TryAppendTo(&raw, /*compress=*/false).ok() &&
+                       (!want_compressed || gb.TryAppendTo(&compressed, /*compress=*/true).ok());
+  if (!encoded) g_events_lost.fetch_add(events, std::memory_order_relaxed);
 
   // 7: buffers back to the pool (the consumers have copies of the bytes).
   for (Buffer* b : batches) g_free->enqueue(b);
+
+  g_events_sealed.fetch_add(events, std::memory_order_relaxed);
+  g_seal_cpu_ns.fetch_add(ThreadCpuNs() - cpu_start, std::memory_order_relaxed);
 
   // 8: deliver.
   SealedGeneration sg;
@@ -979,7 +1102,9 @@ void Collector::Cut(bool final) {
   for (const auto& l : losses) sg.events_lost += l.count;
   sg.raw = &raw;
   sg.compressed = want_compressed ? &compressed : nullptr;
-  for (const Consumer& c : consumers_) c.c->OnGeneration(sg);
+  if (encoded) {
+    for (const Consumer& c : consumers_) c.c->OnGeneration(sg);
+  }
   gen_begin_ns_ = end_ns;
   g_generations.fetch_add(1, std::memory_order_relaxed);
   if (final) {
@@ -987,7 +1112,7 @@ void Collector::Cut(bool final) {
     // which is 0 here, so it is empty; return anything else defensively.
     for (Buffer* b : carry_) g_free->enqueue(b);
     carry_.clear();
-    tasks_.clear();
+    tasks_.Clear();
     user_tasks_.clear();
     running_on_thread_.clear();
   }
@@ -1037,6 +1162,10 @@ absl::Status CutGeneration() {
   return absl::OkStatus();
 }
 
+// The largest buffer pool: a generation holds at most the pool's bytes (plus bounded tables),
+// and the format caps a generation's payload at 1 GiB.
+constexpr size_t kMaxPoolBytes = size_t{512} << 20;
+
 absl::Status SetBufferConfigLocked(const BufferConfig& config) {
   Collector& col = TheCollector();
   std::lock_guard<std::mutex> l(col.control_mu_);
@@ -1048,6 +1177,9 @@ absl::Status SetBufferConfigLocked(const BufferConfig& config) {
   }
   if (config.pool_bytes < 2 * config.buffer_bytes) {
     return absl::InvalidArgumentError("pool_bytes must hold at least two buffers");
+  }
+  if (config.pool_bytes > kMaxPoolBytes) {  // a generation must fit the format's 1 GiB payload
+    return absl::InvalidArgumentError("pool_bytes must be at most 512 MiB");
   }
   g_config = config;
   return absl::OkStatus();
@@ -1063,6 +1195,8 @@ TracerStats GetStats() {
   TracerStats s;
   s.events_lost = g_events_lost.load(std::memory_order_relaxed);
   s.generations = g_generations.load(std::memory_order_relaxed);
+  s.events_sealed = g_events_sealed.load(std::memory_order_relaxed);
+  s.seal_cpu_ns = g_seal_cpu_ns.load(std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> l(g_registry_mu);
     s.threads_registered = g_threads_registered;
@@ -1109,7 +1243,7 @@ void ForkChild() {
   new (&col.cv_) std::condition_variable();
   col.wake_mu_.unlock();
   col.carry_.clear();
-  col.tasks_.clear();
+  col.tasks_.Clear();
   col.user_tasks_.clear();
   col.running_on_thread_.clear();
   g_threads = nullptr;
