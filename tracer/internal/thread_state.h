@@ -60,9 +60,6 @@ struct Buffer {
 // The most an event without inline bytes takes, plus the 8 bytes of scratch EncodeVarintFast
 // may write past its last varint.
 inline constexpr uint32_t kMaxFixedEventBytes = 1 + 10 + 10 * format::kMaxEventArgs + 8;
-// How far ahead of the write position EmitEnabled prefetches (two lines: the next is usually
-// under way already).
-inline constexpr ptrdiff_t kPrefetchAhead = 128;
 // Log messages longer than this are truncated (the text says so with a trailing "…").
 inline constexpr uint32_t kMaxLogBytes = 4000;
 
@@ -219,11 +216,6 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void EmitEnabled(format::EventType type,
     }
     ts.last_tick = now;
     ts.pos.store(p, std::memory_order_relaxed);
-    // Ask for the line a few events ahead now, for writing: a thread that records an event
-    // every few microseconds would otherwise wait on a cache miss at every new line of its
-    // buffer (pool buffers come back cold), which the hardware prefetcher does not see coming
-    // at that pace. A prefetch never faults, past the buffer's end included.
-    __builtin_prefetch(p + kPrefetchAhead, 1, 3);
   }
   ts.seq.store(s + 2, std::memory_order_release);
 }
