@@ -33,8 +33,16 @@ __attribute__((noinline)) void* operator new(size_t n) {
   if (p == nullptr) std::abort();
   return p;
 }
+// The nothrow forms too (std::stable_sort's buffer uses them): under ASan the default nothrow
+// new is the sanitizer's, which the free() below would then report as a mismatch.
+__attribute__((noinline)) void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  return std::malloc(n == 0 ? 1 : n);
+}
 __attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
 __attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
 
 namespace tracer::format {
 namespace {
