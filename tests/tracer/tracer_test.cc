@@ -649,5 +649,28 @@ TEST_F(TracerTest, ForkedChildTracesOnItsOwn) {
   EXPECT_TRUE(seen.count(1) && seen.count(3) && !seen.count(2));
 }
 
+// The collector's pool poll: often enough that half a pool taken at the current rate is seen
+// before the rest runs out, never a busy loop, and rare when the pool is big and idle.
+TEST(PoolPollTest, IntervalFollowsThePoolSizeAndTheRateThreadsTakeBuffers) {
+  constexpr size_t kStride = 32 << 10;
+  using tracer_internal::PoolPollInterval;
+  // Idle: a small pool (16 buffers) is still polled within a few ms, a big one rarely.
+  const absl::Duration small_idle = PoolPollInterval(16, kStride, 0);
+  EXPECT_LE(small_idle, absl::Milliseconds(5));
+  EXPECT_EQ(PoolPollInterval(1024, kStride, 0), absl::Milliseconds(25));
+  // Busy: at r buffers/ms a poll comes before an eighth of the pool is taken.
+  for (double rate : {0.5, 1.0, 2.0, 3.0}) {
+    const absl::Duration d = PoolPollInterval(16, kStride, rate);
+    EXPECT_LE(absl::ToDoubleMilliseconds(d) * rate, 16.0 / 8 + 1e-4) << rate;  // to the ns
+    EXPECT_LE(d, small_idle) << rate;
+  }
+  EXPECT_LT(PoolPollInterval(16, kStride, 3.0), PoolPollInterval(16, kStride, 1.0));
+  // Never below half a millisecond, however fast; never above 25 ms, however slow.
+  EXPECT_EQ(PoolPollInterval(16, kStride, 1e6), absl::Microseconds(500));
+  EXPECT_EQ(PoolPollInterval(1 << 20, kStride, 0), absl::Milliseconds(25));
+  EXPECT_EQ(PoolPollInterval(0, kStride, 0), absl::Milliseconds(25));
+  EXPECT_EQ(PoolPollInterval(16, 0, 0), absl::Milliseconds(25));
+}
+
 }  // namespace
 }  // namespace tracer

@@ -5,6 +5,7 @@
 #ifndef TRACER_TRACER_INTERNAL_COLLECTOR_H_
 #define TRACER_TRACER_INTERNAL_COLLECTOR_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -46,6 +47,12 @@ absl::Status AddConsumer(GenerationConsumer* c, const ConsumerOptions& options);
 absl::Status RemoveConsumer(GenerationConsumer* c);
 // Seals the current generation now and delivers it before returning (e.g. WriteTo).
 absl::Status CutGeneration();
+
+// How long the collector sleeps before it looks at the buffer pool again (it seals a generation
+// early once half the pool is in use): for a pool of `pool_count` buffers of `buffer_stride`
+// bytes that threads take at `in_use_per_ms` buffers per ms (0 when idle). Between 0.5 and
+// 25 ms; an idle small pool is still polled within a few ms, in case a burst starts.
+absl::Duration PoolPollInterval(size_t pool_count, size_t buffer_stride, double in_use_per_ms);
 
 }  // namespace tracer::tracer_internal
 

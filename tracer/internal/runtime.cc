@@ -73,6 +73,7 @@ BufferQueue* g_flush = nullptr;  // filled buffers, thread -> collector; created
 BufferQueue* g_free = nullptr;   // the pool's free list
 char* g_pool_mem = nullptr;
 size_t g_pool_count = 0;
+size_t g_pool_stride = 0;  // bytes per pool buffer, header included
 BufferConfig g_config;           // guarded by g_control_mu; copied to g_active_config at start
 BufferConfig g_active_config;
 
@@ -316,6 +317,23 @@ uint32_t InternLabelSet(absl::Span<const std::pair<absl::string_view, absl::stri
 
 // ---- The collector. ----------------------------------------------------------------------
 
+// (collector.h) The collector must look at the pool often enough that a filling pool is cut
+// before it runs dry, and rarely enough that an idle or lightly traced process is not woken for
+// nothing. It cuts once half the pool is in use, so a poll for every eighth of the pool taken
+// leaves three eighths for the cut's own latency. With no rate yet (idle, or just after a cut)
+// it assumes a quarter of a fast burst (kBurstBytesPerMs): an idle 512 KiB pool is polled every
+// 4 ms, the default 32 MiB one every 25 ms.
+absl::Duration PoolPollInterval(size_t pool_count, size_t buffer_stride, double in_use_per_ms) {
+  constexpr double kBurstBytesPerMs = 64 << 10;  // 64 MiB/s: several threads logging flat out
+  constexpr absl::Duration kMin = absl::Microseconds(500);
+  constexpr absl::Duration kMax = absl::Milliseconds(25);
+  if (pool_count == 0 || buffer_stride == 0) return kMax;
+  const double eighth = static_cast<double>(pool_count) / 8;
+  const double burst_per_ms = kBurstBytesPerMs / static_cast<double>(buffer_stride);
+  const double per_ms = std::max(in_use_per_ms, burst_per_ms / 4);
+  return std::clamp(absl::Microseconds(eighth / per_ms * 1e3), kMin, kMax);
+}
+
 namespace {
 
 struct Consumer {
@@ -462,6 +480,7 @@ absl::Status Collector::Activate() {
   const size_t buffer_bytes = std::max<size_t>(g_active_config.buffer_bytes, 8 << 10);
   const size_t stride = (sizeof(Buffer) + buffer_bytes + 63) & ~size_t{63};
   g_pool_count = std::max<size_t>(g_active_config.pool_bytes / stride, 2);
+  g_pool_stride = stride;
   g_pool_mem = static_cast<char*>(std::aligned_alloc(64, g_pool_count * stride));
   if (g_pool_mem == nullptr) return absl::ResourceExhaustedError("tracer: buffer pool");
   g_free = new BufferQueue(g_pool_count + 64);
@@ -501,7 +520,9 @@ absl::Status Collector::Activate() {
 }
 
 // Seals a generation every period, or sooner when half the buffer pool is in use (so a burst
-// is written out instead of dropped). Checks the pool every few milliseconds.
+// is written out instead of dropped). Polls the pool at an interval adapted to the rate at which
+// threads take buffers (PoolPollInterval): no wake-up from the hot path, which never makes a
+// syscall.
 void Collector::Loop() {
   pthread_setname_np(pthread_self(), "tracer-collect");
   {
@@ -509,15 +530,21 @@ void Collector::Loop() {
     started_ = true;
   }
   cv_.notify_all();
-  constexpr absl::Duration kPoll = absl::Milliseconds(5);
   absl::Time last_cut = absl::Now();
+  // The rate at which buffers leave the free list, smoothed over polls (buffers per ms). Each
+  // poll compares the count in use with the previous poll's; a cut returns buffers and resets
+  // the baseline.
+  double rate = 0;
+  size_t prev_in_use = 0;
+  absl::Time prev_poll = last_cut;
   for (;;) {
     absl::Duration period;
     {
       std::lock_guard<std::mutex> cl(control_mu_);
       period = std::min(Period(), absl::Seconds(60));
     }
-    const absl::Duration wait = std::min(period - (absl::Now() - last_cut), kPoll);
+    const absl::Duration poll = PoolPollInterval(g_pool_count, g_pool_stride, rate);
+    const absl::Duration wait = std::min(period - (absl::Now() - last_cut), poll);
     {
       std::unique_lock<std::mutex> l(wake_mu_);
       const bool woken = cv_.wait_for(l, absl::ToChronoNanoseconds(std::max(wait, absl::ZeroDuration())),
@@ -528,12 +555,26 @@ void Collector::Loop() {
         continue;
       }
     }
-    const bool due = absl::Now() - last_cut >= period;
-    const bool pressure = g_free != nullptr && g_free->size_approx() < g_pool_count / 2;
+    const absl::Time now = absl::Now();
+    const size_t free_now = g_free != nullptr ? g_free->size_approx() : g_pool_count;
+    const size_t in_use = g_pool_count - std::min(free_now, g_pool_count);
+    const double elapsed_ms = absl::ToDoubleMilliseconds(now - prev_poll);
+    if (elapsed_ms > 0) {
+      const double sample = in_use > prev_in_use ? (in_use - prev_in_use) / elapsed_ms : 0.0;
+      // Rise at once (a burst must shorten the next wait), decay over a few polls.
+      rate = sample > rate ? sample : rate * 0.75 + sample * 0.25;
+    }
+    prev_in_use = in_use;
+    prev_poll = now;
+    const bool due = now - last_cut >= period;
+    const bool pressure = in_use >= g_pool_count / 2;
     if (!due && !pressure) continue;
     std::lock_guard<std::mutex> cl(control_mu_);
     if (!consumers_.empty() && cur_gen_ != 0) Cut(/*final=*/false);
     last_cut = absl::Now();
+    const size_t free_after = g_free != nullptr ? g_free->size_approx() : g_pool_count;
+    prev_in_use = g_pool_count - std::min(free_after, g_pool_count);
+    prev_poll = last_cut;
   }
 }
 
