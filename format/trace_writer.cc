@@ -152,6 +152,22 @@ void GenerationBuilder::AddBatch(uint64_t thread, uint64_t seq, uint64_t base_ti
   ++num_batches_;
 }
 
+void GenerationBuilder::AddBatchBorrowed(uint64_t thread, uint64_t seq, uint64_t base_tick,
+                                         uint64_t num_events, absl::string_view events) {
+  char head[5 * format_internal::kMaxVarintBytes];
+  char* h = head;
+  for (uint64_t v : {thread, seq, base_tick, num_events, uint64_t{events.size()}}) {
+    h = format_internal::EncodeVarint(h, v);
+  }
+  const size_t head_len = static_cast<size_t>(h - head);
+  batches_.push_back(static_cast<char>(SectionKind::kBatch));
+  AppendVarint(&batches_, head_len + events.size());
+  batches_.append(head, head_len);
+  borrowed_.push_back({batches_.size(), events});
+  borrowed_bytes_ += events.size();
+  ++num_batches_;
+}
+
 void GenerationBuilder::AppendSection(std::string* payload, uint8_t kind, const Table& t) {
   if (t.count == 0) return;
   std::string count;
@@ -171,7 +187,7 @@ size_t GenerationBuilder::raw_payload_bytes() const {
                          &losses_, &mappings_}) {
     if (t->count != 0) n += section(VarintLength(t->count) + t->body.size());
   }
-  return n + batches_.size();
+  return n + batches_.size() + borrowed_bytes_;
 }
 
 absl::StatusOr<size_t> GenerationBuilder::TryAppendTo(std::string* out, bool compress) const {
@@ -203,7 +219,13 @@ absl::StatusOr<size_t> GenerationBuilder::TryAppendTo(std::string* out, bool com
   AppendSection(out, static_cast<uint8_t>(SectionKind::kLabelSets), label_sets_);
   AppendSection(out, static_cast<uint8_t>(SectionKind::kLosses), losses_);
   AppendSection(out, static_cast<uint8_t>(SectionKind::kMappings), mappings_);
-  *out += batches_;
+  size_t from = 0;
+  for (const Borrowed& b : borrowed_) {
+    out->append(batches_, from, b.at - from);
+    out->append(b.events.data(), b.events.size());
+    from = b.at;
+  }
+  out->append(batches_, from, std::string::npos);
   const size_t body_start = start + kGenerationHeaderSize;
   const size_t raw_len = out->size() - body_start;
   assert(raw_len == raw_payload_bytes());

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -64,6 +65,8 @@ class GenerationBuilder {
       t->body.clear();
     }
     batches_.clear();
+    borrowed_.clear();
+    borrowed_bytes_ = 0;
     num_batches_ = 0;
   }
 
@@ -84,6 +87,12 @@ class GenerationBuilder {
   void AddMapping(const Mapping& m);
   void AddBatch(uint64_t thread, uint64_t seq, uint64_t base_tick, uint64_t num_events,
                 absl::string_view events);
+
+  // The same, without copying the events: `events` must stay valid and unchanged until the
+  // last TryAppendTo/AppendTo before the next Reset (the collector seals batches still in the
+  // tracer's buffers this way: one copy of the events, straight into the encoded generation).
+  void AddBatchBorrowed(uint64_t thread, uint64_t seq, uint64_t base_tick, uint64_t num_events,
+                        absl::string_view events);
 
   // Room for batches of `bytes` event bytes in all (framing included), so that adding them
   // copies each once.
@@ -126,6 +135,13 @@ class GenerationBuilder {
   int64_t end_ns_ = 0;
   Table strings_, stacks_, threads_, tasks_, user_tasks_, label_sets_, losses_, mappings_;
   std::string batches_;  // already-framed batch sections
+  // Borrowed batch bodies: each goes after batches_[0, at) and before the rest.
+  struct Borrowed {
+    size_t at;
+    absl::string_view events;
+  };
+  std::vector<Borrowed> borrowed_;
+  size_t borrowed_bytes_ = 0;
   size_t num_batches_ = 0;
   size_t max_payload_bytes_ = kMaxPayloadBytes;
 };

@@ -126,8 +126,10 @@ inline std::string EncodeBatchEvents(const ModelBatch& b) {
   return enc.data();
 }
 
-// Adds everything of `g` to `gb` (a builder made for g.seq).
-inline void FillBuilder(const ModelGeneration& g, GenerationBuilder& gb) {
+// Adds everything of `g` to `gb` (a builder made for g.seq). With `borrowed`, the batches are
+// added with AddBatchBorrowed, their bytes kept in `borrowed` (which must outlive the encoding).
+inline void FillBuilder(const ModelGeneration& g, GenerationBuilder& gb,
+                        std::vector<std::string>* borrowed = nullptr) {
   gb.SetClock(g.clock);
   gb.SetTimeSpan(g.begin_ns, g.end_ns);
   for (const auto& [id, s] : g.strings) gb.AddString(id, s);
@@ -138,8 +140,14 @@ inline void FillBuilder(const ModelGeneration& g, GenerationBuilder& gb) {
   for (const LabelSet& l : g.label_sets) gb.AddLabelSet(l.id, l.labels);
   for (const LossRecord& l : g.losses) gb.AddLoss(l);
   for (const Mapping& m : g.mappings) gb.AddMapping(m);
+  if (borrowed != nullptr) borrowed->reserve(borrowed->size() + g.batches.size());
   for (const ModelBatch& b : g.batches) {
-    gb.AddBatch(b.thread, b.seq, b.base_tick, b.events.size(), EncodeBatchEvents(b));
+    if (borrowed == nullptr) {
+      gb.AddBatch(b.thread, b.seq, b.base_tick, b.events.size(), EncodeBatchEvents(b));
+    } else {
+      borrowed->push_back(EncodeBatchEvents(b));
+      gb.AddBatchBorrowed(b.thread, b.seq, b.base_tick, b.events.size(), borrowed->back());
+    }
   }
 }
 

@@ -348,51 +348,101 @@ class TaskTable {
  public:
   static constexpr uint32_t kNoSlot = ~uint32_t{0};
   uint32_t Find(uint64_t id) const {
-    auto it = index_.find(id);
-    return it == index_.end() ? kNoSlot : it->second;
+    const Entry& e = direct_[id & kDirectMask];
+    if (e.id == id) return id == 0 ? kNoSlot : e.slot;
+    if (overflow_.empty()) return kNoSlot;
+    auto it = overflow_.find(id);
+    return it == overflow_.end() ? kNoSlot : it->second;
   }
   // The slot of `id`, made (id set, every other field zero) if it was not tracked.
+  // Id 0 (no task) gets the scratch slot, which is never listed.
   uint32_t FindOrAdd(uint64_t id) {
-    auto [it, added] = index_.try_emplace(id, 0);
-    if (added) {
-      if (free_.empty()) {
-        it->second = static_cast<uint32_t>(slab_.size());
-        slab_.emplace_back();
-      } else {
-        it->second = free_.back();
-        free_.pop_back();
+    Entry& e = direct_[id & kDirectMask];
+    if (ABSL_PREDICT_TRUE(e.id == id)) {
+      if (ABSL_PREDICT_FALSE(id == 0)) {
+        slab_[kScratch] = format::TaskState{};
+        return kScratch;
       }
-      slab_[it->second] = format::TaskState{};
-      slab_[it->second].id = id;
+      return e.slot;
     }
-    return it->second;
+    if (!overflow_.empty()) {
+      if (auto it = overflow_.find(id); it != overflow_.end()) return it->second;
+    }
+    uint32_t slot;
+    if (free_.empty()) {
+      slot = static_cast<uint32_t>(slab_.size());
+      slab_.emplace_back();
+    } else {
+      slot = free_.back();
+      free_.pop_back();
+    }
+    slab_[slot] = format::TaskState{};
+    slab_[slot].id = id;
+    if (e.id == 0) {
+      e = {id, slot};
+    } else {
+      overflow_.emplace(id, slot);
+    }
+    ++size_;
+    return slot;
   }
   void Erase(uint64_t id) {
-    auto it = index_.find(id);
-    if (it == index_.end()) return;
-    slab_[it->second].id = 0;  // a slot kept by a run no longer names `id` (see Valid)
-    free_.push_back(it->second);
-    index_.erase(it);
+    if (id == 0) return;
+    uint32_t slot;
+    if (Entry& e = direct_[id & kDirectMask]; e.id == id) {
+      slot = e.slot;
+      e = {};
+    } else {
+      if (overflow_.empty()) return;
+      auto it = overflow_.find(id);
+      if (it == overflow_.end()) return;
+      slot = it->second;
+      overflow_.erase(it);
+    }
+    slab_[slot].id = 0;  // a slot kept by a run no longer names `id` (see Valid)
+    free_.push_back(slot);
+    --size_;
   }
   // True if `slot`, kept from an earlier lookup of `id`, still holds it.
   bool Valid(uint32_t slot, uint64_t id) const {
     return id != 0 && slot != kNoSlot && slab_[slot].id == id;
   }
   format::TaskState& at(uint32_t slot) { return slab_[slot]; }
+  size_t size() const { return size_; }
+  // Every tracked task, in slot order.
   template <typename F>
   void ForEach(F&& f) const {
-    for (const auto& [id, slot] : index_) f(slab_[slot]);
+    if (size_ == 0) return;
+    for (const format::TaskState& t : slab_) {
+      if (t.id != 0) f(t);
+    }
   }
   void Clear() {
-    index_.clear();
-    slab_.clear();
+    for (const format::TaskState& t : slab_) {
+      if (t.id != 0) direct_[t.id & kDirectMask] = {};
+    }
+    overflow_.clear();
+    slab_.resize(1);  // the scratch slot
     free_.clear();
+    size_ = 0;
   }
 
  private:
-  absl::flat_hash_map<uint64_t, uint32_t> index_;
-  std::vector<format::TaskState> slab_;
+  // The index: task ids come from per-thread blocks of consecutive numbers (NewId), so the
+  // live ones mostly differ in their low bits. A direct-mapped table on those bits finds a task
+  // with one load; an id whose entry is taken by another live task goes to `overflow_`. An id
+  // is in one of the two, never both. (Task id 0 is never tracked: it marks an empty entry.)
+  struct Entry {
+    uint64_t id = 0;
+    uint32_t slot = 0;
+  };
+  static constexpr uint64_t kDirectMask = (uint64_t{1} << 12) - 1;  // 4 Ki entries, 64 KiB
+  std::vector<Entry> direct_ = std::vector<Entry>(kDirectMask + 1);
+  absl::flat_hash_map<uint64_t, uint32_t> overflow_;
+  static constexpr uint32_t kScratch = 0;
+  std::vector<format::TaskState> slab_ = std::vector<format::TaskState>(1);  // [0]: scratch
   std::vector<uint32_t> free_;
+  size_t size_ = 0;
 };
 
 // While a cut applies one thread's run of state events: the task running on that thread.
@@ -408,13 +458,17 @@ struct LoaderCounts {
   unsigned long long adds = 0, subs = 0;
   bool operator==(const LoaderCounts&) const = default;
 };
-// A task-state change, as the collector decodes it from a batch.
+// A task-state change, as the collector decodes it from a batch: 32 bytes (a generation of a
+// busy pool holds ~0.5 M of them, written by the scan and read back by the merge). The thread
+// is the run's. a2 and a3 are only ever string or label-set ids (32-bit intern slots).
 struct StateEvent {
-  uint64_t tick;
-  uint64_t thread;
-  EventType type;
-  uint64_t a0, a1, a2, a3;
+  uint64_t key;  // (tick - the cut's base tick) << 8 | type: a generation spans far < 2^56 ticks
+  uint64_t a0, a1;
+  uint32_t a2, a3;
+  uint64_t tick() const { return key >> 8; }
+  EventType type() const { return static_cast<EventType>(key & 0xff); }
 };
+static_assert(sizeof(StateEvent) == 32);
 
 class Collector {
  public:
@@ -761,7 +815,7 @@ void Collector::ApplyStateEvent(const StateEvent& e, RunState& run) {
   auto slot_of = [&](uint64_t id) {
     return id == run.task && tasks_.Valid(run.slot, id) ? run.slot : tasks_.FindOrAdd(id);
   };
-  switch (e.type) {
+  switch (e.type()) {
     case EventType::kTaskCreate: {
       // Field by field: `state = {}` then the fields made GCC store the struct in pieces and
       // load it back whole (a store-forwarding stall per task).
@@ -779,7 +833,7 @@ void Collector::ApplyStateEvent(const StateEvent& e, RunState& run) {
       const uint32_t slot = slot_of(e.a0);
       format::TaskState& t = tasks_.at(slot);
       t.status = format::TaskStatus::kRunning;
-      t.thread = e.thread;
+      t.thread = run.thread;
       t.seq = e.a1;
       run.task = e.a0;
       run.slot = slot;
@@ -788,9 +842,9 @@ void Collector::ApplyStateEvent(const StateEvent& e, RunState& run) {
     case EventType::kTaskBlock:
     case EventType::kTaskYield: {
       format::TaskState& t = tasks_.at(slot_of(e.a0));
-      t.status = e.type == EventType::kTaskBlock ? format::TaskStatus::kBlocked
+      t.status = e.type() == EventType::kTaskBlock ? format::TaskStatus::kBlocked
                                                  : format::TaskStatus::kRunnable;
-      t.reason = e.type == EventType::kTaskBlock ? static_cast<format::BlockReason>(e.a1)
+      t.reason = e.type() == EventType::kTaskBlock ? static_cast<format::BlockReason>(e.a1)
                                                  : format::BlockReason::kUnknown;
       t.thread = 0;
       run.task = 0;
@@ -813,7 +867,7 @@ void Collector::ApplyStateEvent(const StateEvent& e, RunState& run) {
         run.slot = tasks_.Find(run.task);
         if (run.slot == TaskTable::kNoSlot) break;
       }
-      tasks_.at(run.slot).status = e.type == EventType::kSyscallBegin
+      tasks_.at(run.slot).status = e.type() == EventType::kSyscallBegin
                                        ? format::TaskStatus::kSyscall
                                        : format::TaskStatus::kRunning;
       break;
@@ -928,11 +982,12 @@ void Collector::Cut(bool final) {
   state_runs_.clear();
   state_run_threads_.clear();
   uint64_t events = 0;
-  size_t batch_bytes = 0;
+  // State events keep their tick relative to the earliest batch's base (StateEvent::key).
+  uint64_t base_tick = ~uint64_t{0};
+  for (const Buffer* b : batches) base_tick = std::min(base_tick, b->base_tick);
   const ScanInfo* const scan = ScanInfos();
   for (size_t bi = 0; bi < batches.size(); ++bi) {
     Buffer* const b = batches[bi];
-    batch_bytes += b->len;
     // Batches are sorted by thread, then seq: each thread's state events form one run in
     // time order.
     if (bi == 0 || b->thread != batches[bi - 1]->thread) {
@@ -985,8 +1040,8 @@ void Collector::Cut(bool final) {
         if (si.bytes) p += a[n - 1];  // the kBytes argument is the last
       }
       if (si.state) {
-        state_events.push_back({tick, b->thread, static_cast<EventType>(si.type), a[0], a[1],
-                                a[2], a[3]});
+        state_events.push_back({(tick - base_tick) << 8 | si.type, a[0], a[1],
+                                static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3])});
       }
     }
     b->count = count;
@@ -1060,9 +1115,11 @@ void Collector::Cut(bool final) {
   }
   strings.erase(0);
   for (uint32_t id : strings) gb.AddString(id, Strings().Get(id));
-  gb.ReserveBatches(batches.size(), batch_bytes);
+  // The events stay in the buffers until the generation is encoded (step 7 returns them).
+  gb.ReserveBatches(batches.size(), 0);
   for (const Buffer* b : batches) {
-    gb.AddBatch(b->thread, b->seq, b->base_tick, b->count, absl::string_view(b->data, b->len));
+    gb.AddBatchBorrowed(b->thread, b->seq, b->base_tick, b->count,
+                        absl::string_view(b->data, b->len));
   }
 
   // Advance task states over this generation's events, in time order.
@@ -1085,11 +1142,11 @@ void Collector::Cut(bool final) {
     size_t best = num_runs, second = num_runs;
     for (size_t r = 0; r < num_runs; ++r) {
       if (head[r] == run_end_[r]) continue;
-      const uint64_t t = state_events[head[r]].tick;
-      if (best == num_runs || t < state_events[head[best]].tick) {
+      const uint64_t t = state_events[head[r]].tick();
+      if (best == num_runs || t < state_events[head[best]].tick()) {
         second = best;
         best = r;
-      } else if (second == num_runs || t < state_events[head[second]].tick) {
+      } else if (second == num_runs || t < state_events[head[second]].tick()) {
         second = r;
       }
     }
@@ -1099,11 +1156,11 @@ void Collector::Cut(bool final) {
     if (second == num_runs) {
       for (; i < stop; ++i) ApplyStateEvent(state_events[i], run_states_[best]);
     } else {
-      const uint64_t t2 = state_events[head[second]].tick;
+      const uint64_t t2 = state_events[head[second]].tick();
       const bool ties_first = best < second;
       do {
         ApplyStateEvent(state_events[i++], run_states_[best]);
-      } while (i < stop && (state_events[i].tick < t2 || (ties_first && state_events[i].tick == t2)));
+      } while (i < stop && (state_events[i].tick() < t2 || (ties_first && state_events[i].tick() == t2)));
     }
     head[best] = i;
   }
