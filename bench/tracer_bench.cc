@@ -418,7 +418,10 @@ void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
   Session::Ensure(mode, absl::Seconds(1), /*production=*/true);
   const uint64_t lost_before = EventsLost();
 
-  struct alignas(64) PoolTask {  // a task object of its own (a closure, links): no false sharing
+  // A task object of its own line (no false sharing): what to do, and the tracer's handle. The
+  // feeder writes it and a worker reads it, as any pool moves its closures, with tracing off too.
+  struct alignas(64) PoolTask {
+    uint64_t work_ns = 0;
     tracer::TaskRef ref;
   };
   std::mutex queue_mu;
@@ -447,7 +450,7 @@ void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
       ++my_events;
       {
         tracer::Region r = tracer::StartRegion(tracer::Task(), kRegion);
-        Work::Spin(work_ns / 2);
+        Work::Spin(t->work_ns / 2);
       }
       my_events += 2;
       if (!shared_mu.try_lock()) {
@@ -464,7 +467,7 @@ void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
         benchmark::DoNotOptimize(getppid());
       }
       my_events += 2;
-      Work::Spin(work_ns / 2);
+      Work::Spin(t->work_ns / 2);
       tracer::hooks::TaskEnd(t->ref);
       ++my_events;
       bool last;
@@ -497,6 +500,7 @@ void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
       pending = kBatch;
     }
     for (PoolTask& t : tasks) {
+      t.work_ns = work_ns;
       t.ref = {};
       tracer::hooks::TaskCreate(t.ref, kTaskName);
       {
