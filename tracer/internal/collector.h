@@ -48,6 +48,17 @@ absl::Status RemoveConsumer(GenerationConsumer* c);
 // Seals the current generation now and delivers it before returning (e.g. WriteTo).
 absl::Status CutGeneration();
 
+// How the buffer pool of `pool_bytes` is carved: large buffers of `buffer_bytes` (a busy
+// thread's batches) and, when they are at least 8 KiB, a quarter of the pool in small ones
+// (buffer_bytes / 16, 2-4 KiB) that each thread takes first in a generation, so threads that
+// record little hold little. At least two large buffers. Strides include the buffer header.
+struct PoolLayout {
+  size_t small_count = 0, small_stride = 0;
+  size_t large_count = 0, large_stride = 0;
+  size_t bytes() const { return small_count * small_stride + large_count * large_stride; }
+};
+PoolLayout LayOutPool(size_t pool_bytes, size_t buffer_bytes);
+
 // How long the collector sleeps before it looks at the buffer pool again (it seals a generation
 // early once half the pool is in use): for a pool of `pool_count` buffers of `buffer_stride`
 // bytes that threads take at `in_use_per_ms` buffers per ms (0 when idle). Between 0.5 and

@@ -70,10 +70,34 @@ uint64_t g_threads_registered = 0;                                    // guarded
 // Immutable while tracing is on (set by Activate before g_gen becomes non-zero, with a
 // release store that the slow path's acquire load of g_gen pairs with).
 BufferQueue* g_flush = nullptr;  // filled buffers, thread -> collector; created once, never freed
-BufferQueue* g_free = nullptr;   // the pool's free list
 char* g_pool_mem = nullptr;
-size_t g_pool_count = 0;
-size_t g_pool_stride = 0;  // bytes per pool buffer, header included
+// The pool's two size classes, carved from g_pool_mem. A thread takes a small buffer for its
+// first events of a generation and large ones once it fills that: a thread that records a few
+// events per generation holds 4 KiB, not 64, so a process with thousands of live threads still
+// fits in the pool (DESIGN.md principle 4).
+struct PoolClass {
+  BufferQueue* free = nullptr;  // its free list
+  size_t count = 0;
+  size_t stride = 0;  // bytes per buffer, header included
+  uint32_t capacity = 0;  // event bytes per buffer
+};
+PoolClass g_small, g_large;
+size_t g_pool_bytes = 0;  // both classes
+
+// Bytes of the pool not on a free list: in threads' hands, queued for the collector, or being
+// sealed (approximate: the free lists' sizes are).
+size_t PoolBytesInUse() {
+  size_t free_bytes = 0;
+  for (const PoolClass* c : {&g_small, &g_large}) {
+    if (c->free != nullptr) free_bytes += c->free->size_approx() * c->stride;
+  }
+  return g_pool_bytes - std::min(free_bytes, g_pool_bytes);
+}
+
+// Back to its class's free list (the classes differ in capacity).
+void ReturnBuffer(Buffer* b) {
+  (b->capacity == g_small.capacity && g_small.count != 0 ? g_small : g_large).free->enqueue(b);
+}
 BufferConfig g_config;           // guarded by g_control_mu; copied to g_active_config at start
 BufferConfig g_active_config;
 
@@ -208,11 +232,17 @@ void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
   const uint64_t need = kMaxFixedEventBytes + nbytes;
   uint64_t now = ReadTicks();
   if (gen != ts.gen || ts.end - ts.pos.load(std::memory_order_relaxed) < static_cast<long>(need)) {
+    // A generation's first buffer is a small one; a thread that fills it gets large ones.
+    const bool first = gen != ts.gen;
     HandOverCurrent(ts);
     Buffer* b = nullptr;
-    // try_dequeue may miss an item another thread is enqueueing right now: retry briefly.
     bool got = false;
-    for (int attempt = 0; attempt < 3 && !got; ++attempt) got = g_free->try_dequeue(b);
+    for (PoolClass* c : {first ? &g_small : &g_large, first ? &g_large : &g_small}) {
+      if (c->count == 0 || c->capacity < need) continue;
+      // try_dequeue may miss an item another thread is enqueueing right now: retry briefly.
+      for (int attempt = 0; attempt < 3 && !got; ++attempt) got = c->free->try_dequeue(b);
+      if (got) break;
+    }
     if (!got || b == nullptr) {
       RecordLoss(ts, now);
       return;
@@ -317,20 +347,34 @@ uint32_t InternLabelSet(absl::Span<const std::pair<absl::string_view, absl::stri
 
 // ---- The collector. ----------------------------------------------------------------------
 
+PoolLayout LayOutPool(size_t pool_bytes, size_t buffer_bytes) {
+  auto stride = [](size_t bytes) { return (sizeof(Buffer) + bytes + 63) & ~size_t{63}; };
+  PoolLayout l;
+  l.large_stride = stride(buffer_bytes);
+  const size_t small_bytes = std::clamp<size_t>(buffer_bytes / 16, 2 << 10, 4 << 10);
+  if (buffer_bytes >= 4 * small_bytes) {
+    l.small_stride = stride(small_bytes);
+    l.small_count = pool_bytes / 4 / l.small_stride;
+  }
+  l.large_count = std::max<size_t>(
+      (pool_bytes - std::min(pool_bytes, l.small_count * l.small_stride)) / l.large_stride, 2);
+  return l;
+}
+
 // (collector.h) The collector must look at the pool often enough that a filling pool is cut
 // before it runs dry, and rarely enough that an idle or lightly traced process is not woken for
 // nothing. It cuts once half the pool is in use, so a poll for every eighth of the pool taken
 // leaves three eighths for the cut's own latency. With no rate yet (idle, or just after a cut)
-// it assumes a quarter of a fast burst (kBurstBytesPerMs): an idle 512 KiB pool is polled every
-// 4 ms, the default 32 MiB one every 25 ms.
+// it assumes an eighth of a fast burst (kBurstBytesPerMs): an idle 512 KiB pool is polled every
+// 8 ms, the default 32 MiB one every 25 ms; never more often than every millisecond.
 absl::Duration PoolPollInterval(size_t pool_count, size_t buffer_stride, double in_use_per_ms) {
   constexpr double kBurstBytesPerMs = 64 << 10;  // 64 MiB/s: several threads logging flat out
-  constexpr absl::Duration kMin = absl::Microseconds(500);
+  constexpr absl::Duration kMin = absl::Milliseconds(1);
   constexpr absl::Duration kMax = absl::Milliseconds(25);
   if (pool_count == 0 || buffer_stride == 0) return kMax;
   const double eighth = static_cast<double>(pool_count) / 8;
   const double burst_per_ms = kBurstBytesPerMs / static_cast<double>(buffer_stride);
-  const double per_ms = std::max(in_use_per_ms, burst_per_ms / 4);
+  const double per_ms = std::max(in_use_per_ms, burst_per_ms / 8);
   return std::clamp(absl::Microseconds(eighth / per_ms * 1e3), kMin, kMax);
 }
 
@@ -348,8 +392,9 @@ class TaskTable {
  public:
   static constexpr uint32_t kNoSlot = ~uint32_t{0};
   uint32_t Find(uint64_t id) const {
+    if (id == 0) return kNoSlot;
     const Entry& e = direct_[id & kDirectMask];
-    if (e.id == id) return id == 0 ? kNoSlot : e.slot;
+    if (e.id == id) return e.slot;
     if (overflow_.empty()) return kNoSlot;
     auto it = overflow_.find(id);
     return it == overflow_.end() ? kNoSlot : it->second;
@@ -357,14 +402,12 @@ class TaskTable {
   // The slot of `id`, made (id set, every other field zero) if it was not tracked.
   // Id 0 (no task) gets the scratch slot, which is never listed.
   uint32_t FindOrAdd(uint64_t id) {
-    Entry& e = direct_[id & kDirectMask];
-    if (ABSL_PREDICT_TRUE(e.id == id)) {
-      if (ABSL_PREDICT_FALSE(id == 0)) {
-        slab_[kScratch] = format::TaskState{};
-        return kScratch;
-      }
-      return e.slot;
+    if (ABSL_PREDICT_FALSE(id == 0)) {
+      slab_[kScratch] = format::TaskState{};
+      return kScratch;
     }
+    Entry& e = direct_[id & kDirectMask];
+    if (ABSL_PREDICT_TRUE(e.id == id)) return e.slot;
     if (!overflow_.empty()) {
       if (auto it = overflow_.find(id); it != overflow_.end()) return it->second;
     }
@@ -460,7 +503,9 @@ struct LoaderCounts {
 };
 // A task-state change, as the collector decodes it from a batch: 32 bytes (a generation of a
 // busy pool holds ~0.5 M of them, written by the scan and read back by the merge). The thread
-// is the run's. a2 and a3 are only ever string or label-set ids (32-bit intern slots).
+// is the run's. a2 and a3 keep their low 32 bits: the only ones ApplyStateEvent reads are
+// string or label-set ids (TaskCreate's name and labels, UserTaskBegin's name: intern slots);
+// the wider ones (TaskBlock's and TaskUnblock's object, the waker) are not state.
 struct StateEvent {
   uint64_t key;  // (tick - the cut's base tick) << 8 | type: a generation spans far < 2^56 ticks
   uint64_t a0, a1;
@@ -532,22 +577,29 @@ absl::Status Collector::Activate() {
   g_stacks.store(g_active_config.stacks, std::memory_order_relaxed);
   g_region_stacks.store(g_active_config.region_stacks, std::memory_order_relaxed);
   const size_t buffer_bytes = std::max<size_t>(g_active_config.buffer_bytes, 8 << 10);
-  const size_t stride = (sizeof(Buffer) + buffer_bytes + 63) & ~size_t{63};
-  g_pool_count = std::max<size_t>(g_active_config.pool_bytes / stride, 2);
-  g_pool_stride = stride;
-  g_pool_mem = static_cast<char*>(std::aligned_alloc(64, g_pool_count * stride));
+  const PoolLayout layout = LayOutPool(g_active_config.pool_bytes, buffer_bytes);
+  g_small.count = layout.small_count;
+  g_small.stride = layout.small_stride;
+  g_large.count = layout.large_count;
+  g_large.stride = layout.large_stride;
+  g_pool_bytes = layout.bytes();
+  g_pool_mem = static_cast<char*>(std::aligned_alloc(64, g_pool_bytes));
   if (g_pool_mem == nullptr) return absl::ResourceExhaustedError("tracer: buffer pool");
-  g_free = new BufferQueue(g_pool_count + 64);
-  std::vector<Buffer*> all;
-  for (size_t i = 0; i < g_pool_count; ++i) {
-    auto* b = reinterpret_cast<Buffer*>(g_pool_mem + i * stride);
-    b->capacity = static_cast<uint32_t>(stride - sizeof(Buffer));
-    all.push_back(b);
+  char* next = g_pool_mem;
+  for (PoolClass* c : {&g_large, &g_small}) {
+    c->capacity = static_cast<uint32_t>(c->stride - sizeof(Buffer));
+    c->free = new BufferQueue(c->count + 64);
+    std::vector<Buffer*> all;
+    for (size_t i = 0; i < c->count; ++i, next += c->stride) {
+      auto* b = reinterpret_cast<Buffer*>(next);
+      b->capacity = c->capacity;
+      all.push_back(b);
+    }
+    c->free->enqueue_bulk(all.data(), all.size());
   }
-  g_free->enqueue_bulk(all.data(), all.size());
   // Fault the pool in now (a few ms for the default 32 MiB): a thread that takes a fresh
   // buffer later must not take a page fault in its hot path.
-  for (size_t off = 0; off < g_pool_count * stride; off += 4096) {
+  for (size_t off = 0; off < g_pool_bytes; off += 4096) {
     reinterpret_cast<volatile char*>(g_pool_mem)[off] = 0;
   }
   gen_begin_ns_ = static_cast<int64_t>(MonotonicNs());
@@ -597,7 +649,9 @@ void Collector::Loop() {
       std::lock_guard<std::mutex> cl(control_mu_);
       period = std::min(Period(), absl::Seconds(60));
     }
-    const absl::Duration poll = PoolPollInterval(g_pool_count, g_pool_stride, rate);
+    // In units of large buffers (the small class counts by its bytes).
+    const size_t pool_units = g_pool_bytes / g_large.stride;
+    const absl::Duration poll = PoolPollInterval(pool_units, g_large.stride, rate);
     const absl::Duration wait = std::min(period - (absl::Now() - last_cut), poll);
     {
       std::unique_lock<std::mutex> l(wake_mu_);
@@ -610,8 +664,7 @@ void Collector::Loop() {
       }
     }
     const absl::Time now = absl::Now();
-    const size_t free_now = g_free != nullptr ? g_free->size_approx() : g_pool_count;
-    const size_t in_use = g_pool_count - std::min(free_now, g_pool_count);
+    const size_t in_use = PoolBytesInUse() / g_large.stride;
     const double elapsed_ms = absl::ToDoubleMilliseconds(now - prev_poll);
     if (elapsed_ms > 0) {
       const double sample = in_use > prev_in_use ? (in_use - prev_in_use) / elapsed_ms : 0.0;
@@ -621,13 +674,12 @@ void Collector::Loop() {
     prev_in_use = in_use;
     prev_poll = now;
     const bool due = now - last_cut >= period;
-    const bool pressure = in_use >= g_pool_count / 2;
+    const bool pressure = in_use * 2 > pool_units;
     if (!due && !pressure) continue;
     std::lock_guard<std::mutex> cl(control_mu_);
     if (!consumers_.empty() && cur_gen_ != 0) Cut(/*final=*/false);
     last_cut = absl::Now();
-    const size_t free_after = g_free != nullptr ? g_free->size_approx() : g_pool_count;
-    prev_in_use = g_pool_count - std::min(free_after, g_pool_count);
+    prev_in_use = PoolBytesInUse() / g_large.stride;
     prev_poll = last_cut;
   }
 }
@@ -644,8 +696,11 @@ void Collector::Deactivate() {
   control_mu_.lock();
   // Every buffer is back: the final cut took each thread's current one, and no thread
   // acquires a buffer while g_gen is 0.
-  delete g_free;
-  g_free = nullptr;
+  for (PoolClass* c : {&g_small, &g_large}) {
+    delete c->free;
+    *c = {};
+  }
+  g_pool_bytes = 0;
   std::free(g_pool_mem);
   g_pool_mem = nullptr;
 }
@@ -1208,7 +1263,7 @@ void Collector::Cut(bool final) {
   if (!encoded) g_events_lost.fetch_add(events, std::memory_order_relaxed);
 
   // 7: buffers back to the pool (the consumers have copies of the bytes).
-  for (Buffer* b : batches) g_free->enqueue(b);
+  for (Buffer* b : batches) ReturnBuffer(b);
 
   g_events_sealed.fetch_add(events, std::memory_order_relaxed);
   g_seal_cpu_ns.fetch_add(ThreadCpuNs() - cpu_start, std::memory_order_relaxed);
@@ -1230,7 +1285,7 @@ void Collector::Cut(bool final) {
   if (final) {
     // Nothing may stay queued across a deactivation: carry_ holds only buffers of `next`,
     // which is 0 here, so it is empty; return anything else defensively.
-    for (Buffer* b : carry_) g_free->enqueue(b);
+    for (Buffer* b : carry_) ReturnBuffer(b);
     carry_.clear();
     tasks_.Clear();
     user_tasks_.clear();
@@ -1326,9 +1381,11 @@ TracerStats GetStats() {
   {
     Collector& col = TheCollector();
     std::lock_guard<std::mutex> l(col.control_mu_);  // the pool lives while consumers do
-    if (g_free != nullptr && !col.consumers_.empty()) {
-      s.buffers_total = g_pool_count;
-      s.buffers_free = g_free->size_approx();
+    if (g_large.free != nullptr && !col.consumers_.empty()) {
+      for (const PoolClass* c : {&g_small, &g_large}) {
+        s.buffers_total += c->count;
+        s.buffers_free += c->free->size_approx();
+      }
     }
   }
   return s;
@@ -1376,7 +1433,9 @@ void ForkChild() {
   ts.registered = false;
   ts.producer_token = nullptr;  // leaked: belongs to the parent's queue state
   ts.next = ts.prev = nullptr;
-  g_free = nullptr;
+  g_small = {};
+  g_large = {};
+  g_pool_bytes = 0;
   g_pool_mem = nullptr;
   // A parent thread may have been inside the queue at fork time: start from a fresh one.
   if (g_flush != nullptr) g_flush = new BufferQueue(1024);
