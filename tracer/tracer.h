@@ -40,7 +40,11 @@ struct TraceOptions {
 // Process-wide recording resources, fixed when the first consumer (StartTrace or a
 // FlightRecorder) starts; later consumers share them. Immutable while any consumer runs.
 struct BufferConfig {
-  size_t buffer_bytes = 64 << 10;  // one per-thread batch; >= 8 KiB
+  size_t buffer_bytes = 64 << 10;  // a busy thread's batch; >= 8 KiB. A thread's first batch
+                                   // of each generation is a small buffer (buffer_bytes / 16,
+                                   // 2-4 KiB; a quarter of the pool), so a thread that records
+                                   // little holds little: the default pool has room for ~2000
+                                   // such threads and ~380 busy ones at once.
   size_t pool_bytes = 32 << 20;    // all buffers in flight; events beyond are dropped, counted.
                                    // Allocated and faulted in when tracing starts. <= 512 MiB
                                    // (a generation must fit the format's 1 GiB limit).
