@@ -231,6 +231,47 @@ TEST(FlightRecorderTest, StartStopCyclesAndErrors) {
   EXPECT_EQ(FlightRecorder(tiny).Start().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// A capture and a recorder starting and stopping at once, from two threads: the last one to
+// stop joins the collector thread without holding the collector's lock, and the other's start
+// must wait for that instead of activating a second collector over the first.
+TEST(FlightRecorderTest, CaptureAndRecorderCyclingAtOnceNeverCollide) {
+  constexpr int kCycles = 200;
+  std::atomic<int> failures{0};
+  std::thread capture([&] {
+    static const Name kC("capture-cycle");
+    for (int i = 0; i < kCycles; ++i) {
+      StringSink sink;
+      if (!StartTrace(sink).ok()) ++failures;
+      hooks::Counter(kC, i);
+      if (!StopTrace().ok()) ++failures;
+    }
+  });
+  std::thread recorder([&] {
+    static const Name kR("recorder-cycle");
+    FlightRecorderConfig c;
+    c.min_age = absl::Milliseconds(50);
+    c.max_bytes = 2 << 20;
+    for (int i = 0; i < kCycles; ++i) {
+      FlightRecorder fr(c);
+      if (!fr.Start().ok()) ++failures;
+      hooks::Counter(kR, i);
+      StringSink s;
+      absl::StatusOr<uint64_t> n = fr.WriteTo(s);
+      if (!n.ok()) {
+        ++failures;
+      } else if (auto rb = ReadTrace(s.Release()); !rb.ok()) {
+        ++failures;
+        ADD_FAILURE() << rb.status();
+      }
+      if (!fr.Stop().ok()) ++failures;
+    }
+  });
+  capture.join();
+  recorder.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_FALSE(IsTracing());
+}
+
 // Writes slowly, so Stop lands in the middle of a dump.
 class SlowSink : public Sink {
  public:

@@ -61,7 +61,7 @@ PoolLayout LayOutPool(size_t pool_bytes, size_t buffer_bytes);
 
 // How long the collector sleeps before it looks at the buffer pool again (it seals a generation
 // early once half the pool is in use): for a pool of `pool_count` buffers of `buffer_stride`
-// bytes that threads take at `in_use_per_ms` buffers per ms (0 when idle). Between 0.5 and
+// bytes that threads take at `in_use_per_ms` buffers per ms (0 when idle). Between 1 and
 // 25 ms; an idle small pool is still polled within a few ms, in case a burst starts.
 absl::Duration PoolPollInterval(size_t pool_count, size_t buffer_stride, double in_use_per_ms);
 

@@ -354,7 +354,9 @@ PoolLayout LayOutPool(size_t pool_bytes, size_t buffer_bytes) {
   const size_t small_bytes = std::clamp<size_t>(buffer_bytes / 16, 2 << 10, 4 << 10);
   if (buffer_bytes >= 4 * small_bytes) {
     l.small_stride = stride(small_bytes);
-    l.small_count = pool_bytes / 4 / l.small_stride;
+    // A quarter of the pool, but never at the cost of the two large buffers.
+    const size_t room = pool_bytes - std::min(pool_bytes, 2 * l.large_stride);
+    l.small_count = std::min(pool_bytes / 4, room) / l.small_stride;
   }
   l.large_count = std::max<size_t>(
       (pool_bytes - std::min(pool_bytes, l.small_count * l.small_stride)) / l.large_stride, 2);
@@ -526,6 +528,11 @@ class Collector {
   bool stop_ = false;
   bool wake_ = false;  // guarded by wake_mu_
   bool started_ = false;  // guarded by wake_mu_: the collector thread runs its loop
+  // Deactivate lets go of control_mu_ while it joins the collector thread; meanwhile no
+  // consumer may activate tracing again (guarded by control_mu_; deactivated_cv_ announces
+  // the end).
+  bool deactivating_ = false;
+  std::condition_variable deactivated_cv_;
 
   uint32_t last_gen_number_ = 0;
   uint32_t cur_gen_ = 0;
@@ -691,6 +698,7 @@ void Collector::Deactivate() {
     stop_ = true;
   }
   cv_.notify_all();
+  deactivating_ = true;
   control_mu_.unlock();  // the loop may be waiting for it
   if (thread_.joinable()) thread_.join();
   control_mu_.lock();
@@ -703,6 +711,8 @@ void Collector::Deactivate() {
   g_pool_bytes = 0;
   std::free(g_pool_mem);
   g_pool_mem = nullptr;
+  deactivating_ = false;
+  deactivated_cv_.notify_all();
 }
 
 const format::Frame& Collector::Symbolize(uintptr_t pc) {
@@ -995,14 +1005,22 @@ void Collector::Cut(bool final) {
     for (ThreadState* ts = g_threads; ts != nullptr; ts = ts->next) {
       WaitEven(*ts);
       Buffer* b = ts->current.load(std::memory_order_acquire);
+      bool taken = false;
       if (b != nullptr && b->gen == old_gen) {
         uint32_t len = static_cast<uint32_t>(ts->pos.load(std::memory_order_relaxed) - b->data);
         if (ts->current.compare_exchange_strong(b, nullptr, std::memory_order_acq_rel)) {
           b->len = len;
           batches.push_back(b);
+          taken = true;
         }
-        // Else the thread swapped it in its slow path and queued it itself.
       }
+      // Else the thread may have taken its buffer itself, in a write section begun after the
+      // wait above (its slow path, seeing the new generation), and not queued it yet: wait for
+      // that section to end. Its hand-over (the enqueue) comes before the release store that
+      // makes seq even, so step 4's drain finds the buffer. (Without this wait a preempted
+      // hand-over reached the queue after the drain and was carried, never sealed; at the
+      // final cut, after the pool was freed.)
+      if (!taken) WaitEven(*ts);
       threads.push_back({ts->tid, ts->name.load(std::memory_order_relaxed)});
       const uint64_t total = ts->lost_total.load(std::memory_order_relaxed);
       if (total != ts->lost_reported) {
@@ -1297,7 +1315,9 @@ void Collector::Cut(bool final) {
 
 absl::Status AddConsumer(GenerationConsumer* c, const ConsumerOptions& options) {
   Collector& col = TheCollector();
-  std::lock_guard<std::mutex> l(col.control_mu_);
+  std::unique_lock<std::mutex> l(col.control_mu_);
+  // The last consumer's removal may be joining the collector thread right now.
+  col.deactivated_cv_.wait(l, [&] { return !col.deactivating_; });
   for (const Consumer& x : col.consumers_) {
     if (x.c == c) return absl::FailedPreconditionError("consumer already attached");
   }
