@@ -207,10 +207,11 @@ struct TracerStats {
   uint64_t threads_registered = 0;
   uint64_t strings_dropped = 0;  // intern table full (id 0 recorded instead)
   uint64_t stacks_dropped = 0;
-  // The buffer pool while something traces (both 0 otherwise): a pool that stays mostly in
-  // use means the collector is behind and events are about to be dropped.
-  uint64_t buffers_total = 0;
-  uint64_t buffers_free = 0;  // approximate
+  // The buffer pool's bytes while something traces (both 0 otherwise; headers included): a
+  // pool that stays mostly in use means the collector is behind, or more threads record at
+  // once than it has room for (BufferConfig), and events are about to be dropped.
+  uint64_t pool_bytes = 0;
+  uint64_t pool_bytes_free = 0;  // approximate
   // The collector's own cost, beyond the hot path: events in the generations it sealed, and
   // the CPU time (its thread's) it spent sealing them (scan, task states, tables, encoding;
   // not the consumers' writes). seal_cpu_ns / events_sealed is the per-event cost.

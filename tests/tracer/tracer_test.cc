@@ -660,18 +660,31 @@ TEST_F(TracerTest, ManyLiveThreadsRecordingALittleEachFitTheirSmallBuffers) {
   ASSERT_TRUE(SetBufferConfig(c).ok());
   StringSink sink;
   ASSERT_TRUE(StartTrace(sink).ok());
+  const TracerStats idle = GetTracerStats();
+  EXPECT_LE(idle.pool_bytes, c.pool_bytes);
+  EXPECT_GE(idle.pool_bytes, c.pool_bytes * 9 / 10);
+  EXPECT_LE(idle.pool_bytes_free, idle.pool_bytes);
   static const Name kCounter("tag");
   constexpr int kThreads = 100, kEvents = 10;
-  std::latch all_recorded(kThreads);
+  std::latch all_recorded(kThreads + 1);
+  std::latch checked(1);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([t, &all_recorded] {
+    threads.emplace_back([t, &all_recorded, &checked] {
       for (int i = 0; i < kEvents; ++i) hooks::Counter(kCounter, t * 1000 + i);
-      all_recorded.arrive_and_wait();  // every thread holds its buffer at once
+      all_recorded.count_down();  // every thread holds its buffer at once
+      checked.wait();
     });
   }
+  all_recorded.arrive_and_wait();
+  // The threads hold a small buffer each: well under half the pool's bytes (a large buffer
+  // each would be three times the pool). A cut meanwhile would only free bytes.
+  const TracerStats held = GetTracerStats();
+  EXPECT_LT(held.pool_bytes - held.pool_bytes_free, held.pool_bytes / 2);
+  checked.count_down();
   for (auto& th : threads) th.join();
   ASSERT_TRUE(StopTrace().ok());
+  EXPECT_EQ(GetTracerStats().pool_bytes, 0u);
 
   auto rb = ReadTrace(sink.Release());
   ASSERT_TRUE(rb.ok()) << rb.status();

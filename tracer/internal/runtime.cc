@@ -1402,10 +1402,8 @@ TracerStats GetStats() {
     Collector& col = TheCollector();
     std::lock_guard<std::mutex> l(col.control_mu_);  // the pool lives while consumers do
     if (g_large.free != nullptr && !col.consumers_.empty()) {
-      for (const PoolClass* c : {&g_small, &g_large}) {
-        s.buffers_total += c->count;
-        s.buffers_free += c->free->size_approx();
-      }
+      s.pool_bytes = g_pool_bytes;
+      s.pool_bytes_free = g_pool_bytes - PoolBytesInUse();
     }
   }
   return s;
