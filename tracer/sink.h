@@ -12,9 +12,17 @@
 
 namespace tracer {
 
-// Thread-compatible: the tracer calls it from one thread at a time. An error from Write or
-// Flush ends the capture that uses the sink (the error is what StopTrace/WriteTo return); it
-// never disturbs the traced program.
+// Thread-compatible: the tracer calls it from one thread at a time (the collector thread, or
+// the thread in StopTrace/WriteTo). An error from Write or Flush ends the capture that uses
+// the sink (the error is what StopTrace/WriteTo return); it never disturbs the traced program.
+//
+// What a Sink may call: recording calls (tasks, regions, logs, hooks: they go into a later
+// generation), GetTracerStats(), IsTracing(), FlightRecorder::Stats()/Enabled(). It must not
+// start, stop, cut or dump (StartTrace, StopTrace, SetBufferConfig, FlightRecorder::Start/Stop/
+// WriteTo): from inside a Sink those return FailedPrecondition instead of deadlocking. A slow
+// Sink delays only the capture or dump it serves (and, through a full buffer pool, drops that
+// are counted); it never blocks fork(), GetTracerStats() or a thread that records.
+// A Sink writing to a pipe or socket of its own must not raise SIGPIPE (FdSink shows how).
 class Sink {
  public:
   virtual ~Sink() = default;
@@ -24,7 +32,10 @@ class Sink {
 };
 
 // Writes to a file descriptor: retries EINTR and short writes; EPIPE, ENOSPC and friends
-// become errors naming the fd. Does not close the fd unless `owned`.
+// become errors naming the fd. Never raises SIGPIPE and never changes its disposition: sockets
+// are written with send(MSG_NOSIGNAL); pipes with SIGPIPE blocked in the writing thread, a
+// SIGPIPE the write raised consumed before the mask is restored. Does not close the fd unless
+// `owned`.
 class FdSink final : public Sink {
  public:
   explicit FdSink(int fd, bool owned = false) : fd_(fd), owned_(owned) {}
@@ -40,8 +51,10 @@ class FdSink final : public Sink {
   int fd() const { return fd_; }
 
  private:
+  enum class Kind { kUnknown, kSocket, kOther };
   int fd_;
   bool owned_;
+  Kind kind_ = Kind::kUnknown;  // found by the first Write
 };
 
 // Collects everything in memory (tests, HTTP handlers).

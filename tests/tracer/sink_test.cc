@@ -2,23 +2,59 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "gtest/gtest.h"
+#include "tests/tracer/child_process.h"
 
 namespace tracer {
 namespace {
 
-TEST(FdSinkTest, ClosedPipeIsAnErrorNotASignal) {
-  signal(SIGPIPE, SIG_IGN);
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  close(fds[0]);
-  FdSink sink(fds[1], /*owned=*/true);
-  absl::Status s = sink.Write("hello");
-  EXPECT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("fd"), absl::string_view::npos) << s;
+// In a child with SIGPIPE at its default disposition: a SIGPIPE would kill it.
+TEST(FdSinkTest, ClosedPipeOrSocketIsAnErrorNotASignal) {
+  for (const bool socket : {false, true}) {
+    const testing::ChildResult r = testing::RunInChild([socket] {
+      int fds[2];
+      if (socket ? socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0 : pipe(fds) != 0) return 10;
+      close(fds[0]);
+      FdSink sink(fds[1], /*owned=*/true);
+      absl::Status s = sink.Write("hello");
+      if (s.ok()) return 11;
+      if (s.message().find("fd") == absl::string_view::npos) return 12;
+      // The mask is back as it was, and no SIGPIPE is left pending.
+      sigset_t mask, pending;
+      pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+      sigpending(&pending);
+      if (sigismember(&mask, SIGPIPE) || sigismember(&pending, SIGPIPE)) return 13;
+      return 0;
+    });
+    EXPECT_TRUE(r.ok()) << (socket ? "socket: " : "pipe: ") << r.Describe();
+  }
+}
+
+// A SIGPIPE that was pending before the write is the program's: it stays pending.
+TEST(FdSinkTest, ASigpipePendingBeforeTheWriteStaysPending) {
+  const testing::ChildResult r = testing::RunInChild([] {
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+    raise(SIGPIPE);
+    int fds[2];
+    if (pipe(fds) != 0) return 10;
+    close(fds[0]);
+    FdSink sink(fds[1], /*owned=*/true);
+    if (sink.Write("x").ok()) return 11;
+    sigset_t pending;
+    sigpending(&pending);
+    if (!sigismember(&pending, SIGPIPE)) return 12;
+    const timespec zero = {0, 0};
+    return sigtimedwait(&pipe_set, nullptr, &zero) == SIGPIPE ? 0 : 13;
+  });
+  EXPECT_TRUE(r.ok()) << r.Describe();
 }
 
 TEST(FdSinkTest, FullDiskIsAnError) {
