@@ -1,5 +1,6 @@
 #include "recorder/flight_recorder.h"
 
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -19,6 +20,43 @@ namespace {
 constexpr size_t kMinMaxBytes = 1 << 20;
 constexpr size_t kIndexEntries = 1 << 12;
 std::atomic<bool> g_recorder_running{false};
+// The running recorder, for the fork() child handler (which resets it). Written under the
+// recorder's dump_mu_ in Start/Stop; read by the child handler, single-threaded.
+std::atomic<FlightRecorder*> g_running_recorder{nullptr};
+// The recorder whose dump this thread is streaming (its Sink may call back into us).
+thread_local const FlightRecorder* t_dumping = nullptr;
+
+absl::Status ReentryError(const char* what) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "FlightRecorder::", what, " called from inside a Sink (a dump or capture in progress on "
+      "this thread would deadlock)"));
+}
+}  // namespace
+
+// fork(): the child has none of the parent's threads, so nothing that a parent thread held
+// (a dump in progress, a Stop joining the collector) may be waited for there. The handler
+// takes no lock (fork() never waits for a dump's I/O) and, in the child, forgets the running
+// recorder: its locks are made afresh, its ring is left to the parent (the child's copy of
+// the mapping is leaked; untouched copy-on-write pages cost nothing), and it reads as stopped.
+struct RecorderForkAccess {
+  static void Child() {
+    FlightRecorder* r = g_running_recorder.load(std::memory_order_relaxed);
+    g_running_recorder.store(nullptr, std::memory_order_relaxed);
+    g_recorder_running.store(false, std::memory_order_relaxed);
+    t_dumping = nullptr;
+    if (r == nullptr) return;
+    new (&r->dump_mu_) std::mutex();
+    new (&r->state_mu_) std::mutex();
+    (void)r->ring_.release();
+    r->pool_bytes_ = 0;
+    r->running_.store(false, std::memory_order_relaxed);
+  }
+};
+
+namespace {
+[[maybe_unused]] const bool kRecorderAtfork = [] {
+  return pthread_atfork(nullptr, nullptr, &RecorderForkAccess::Child) == 0;
+}();
 }  // namespace
 
 // The ring: a byte slab of fixed size holding whole encoded generations back to back
@@ -79,7 +117,7 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
     }
   }
 
-  // Streams the retained generations to `sink`. REQUIRES: the recorder's mu_ held (one dump
+  // Streams the retained generations to `sink`. REQUIRES: the recorder's dump_mu_ held (one dump
   // at a time).
   absl::StatusOr<uint64_t> Dump(Sink& sink, DumpStats* stats) {
     std::vector<Entry> entries;
@@ -186,17 +224,15 @@ FlightRecorder::~FlightRecorder() {
   if (Enabled()) (void)Stop();
 }
 
-bool FlightRecorder::Enabled() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return ring_ != nullptr;
-}
+bool FlightRecorder::Enabled() const { return running_.load(std::memory_order_relaxed); }
 
 absl::Duration GenerationPeriodFor(absl::Duration min_age) {
   return std::clamp(min_age / 10, absl::Milliseconds(5), absl::Seconds(2));
 }
 
 absl::Status FlightRecorder::Start() {
-  std::lock_guard<std::mutex> l(mu_);
+  if (t_dumping != nullptr || tracer_internal::InsideDelivery()) return ReentryError("Start");
+  std::lock_guard<std::mutex> l(dump_mu_);
   if (ring_ != nullptr) return absl::FailedPreconditionError("flight recorder already running");
   if (config_.max_bytes < kMinMaxBytes) {
     return absl::InvalidArgumentError(
@@ -231,27 +267,43 @@ absl::Status FlightRecorder::Start() {
     g_recorder_running = false;
     return s;
   }
-  pool_bytes_ = configured ? pool : 0;
-  ring_ = std::move(ring);
+  {
+    std::lock_guard<std::mutex> s(state_mu_);
+    pool_bytes_ = configured ? pool : 0;
+    ring_ = std::move(ring);
+  }
+  running_.store(true, std::memory_order_relaxed);
+  g_running_recorder.store(this, std::memory_order_relaxed);
   return absl::OkStatus();
 }
 
 absl::Status FlightRecorder::Stop() {
-  std::lock_guard<std::mutex> l(mu_);  // a dump in progress finishes first
+  if (t_dumping != nullptr || tracer_internal::InsideDelivery()) return ReentryError("Stop");
+  std::lock_guard<std::mutex> l(dump_mu_);  // a dump in progress finishes first
   if (ring_ == nullptr) return absl::FailedPreconditionError("flight recorder is not running");
   absl::Status s = tracer_internal::RemoveConsumer(ring_.get());
-  ring_.reset();
+  g_running_recorder.store(nullptr, std::memory_order_relaxed);
+  running_.store(false, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> st(state_mu_);
+    ring_.reset();
+    pool_bytes_ = 0;
+  }
   g_recorder_running = false;
   return s;
 }
 
 absl::StatusOr<uint64_t> FlightRecorder::WriteTo(Sink& sink, DumpStats* stats) {
-  std::lock_guard<std::mutex> l(mu_);
+  if (t_dumping != nullptr || tracer_internal::InsideDelivery()) return ReentryError("WriteTo");
+  std::lock_guard<std::mutex> l(dump_mu_);
   if (ring_ == nullptr) {
     return absl::FailedPreconditionError("flight recorder is not running (call Start first)");
   }
   if (absl::Status s = tracer_internal::CutGeneration(); !s.ok()) return s;
-  return ring_->Dump(sink, stats);
+  t_dumping = this;
+  absl::StatusOr<uint64_t> n = ring_->Dump(sink, stats);
+  t_dumping = nullptr;
+  return n;
 }
 
 absl::StatusOr<uint64_t> FlightRecorder::WriteTo(const std::string& path, DumpStats* stats) {
@@ -269,7 +321,7 @@ absl::StatusOr<uint64_t> FlightRecorder::WriteTo(int fd, DumpStats* stats) {
 }
 
 RecorderStats FlightRecorder::Stats() const {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<std::mutex> l(state_mu_);
   if (ring_ == nullptr) return {};
   RecorderStats s = ring_->Stats();
   s.generation_period = GenerationPeriodFor(config_.min_age);

@@ -10,11 +10,15 @@
 // One recorder at a time per process (Start fails if another runs); it runs alongside a
 // StartTrace capture, and starting or stopping either never disturbs the other.
 // Thread-safe: every method may be called from any thread. Concurrent WriteTo calls are
-// serialized (the second waits for the first).
+// serialized (the second waits for the first); Enabled and Stats never wait for a dump.
+// WriteTo, Start and Stop called from inside a Sink (this recorder's dump, or a capture's)
+// fail with FailedPrecondition instead of deadlocking. After fork() the child holds no
+// running recorder: the parent's object reads as stopped there, and a new one may Start.
 
 #ifndef TRACER_RECORDER_FLIGHT_RECORDER_H_
 #define TRACER_RECORDER_FLIGHT_RECORDER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -87,12 +91,18 @@ class FlightRecorder {
 
  private:
   class Ring;
+  friend struct RecorderForkAccess;
   const FlightRecorderConfig config_;
   // Held for the whole of Start, Stop and WriteTo: dumps are serialized, and Stop waits for a
-  // dump in progress (so the ring never disappears under one).
-  mutable std::mutex mu_;
-  std::unique_ptr<Ring> ring_;  // non-null while running; guarded by mu_
-  size_t pool_bytes_ = 0;       // guarded by mu_
+  // dump in progress (so the ring never disappears under one). Never taken by Enabled or
+  // Stats, so a dump to a slow sink stalls neither; never taken by fork() handlers.
+  std::mutex dump_mu_;
+  // Guards ring_ and pool_bytes_ (which change only under dump_mu_ as well); held briefly,
+  // never across I/O or a wait for the collector.
+  mutable std::mutex state_mu_;
+  std::unique_ptr<Ring> ring_;  // non-null while running
+  size_t pool_bytes_ = 0;
+  std::atomic<bool> running_{false};  // ring_ != nullptr (relaxed: a status read)
 };
 
 }  // namespace tracer
