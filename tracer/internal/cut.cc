@@ -1,0 +1,260 @@
+// Collector::Cut: ends a generation and seals it. Read thread_state.h first.
+
+#include "tracer/internal/cut.h"
+
+#include <sched.h>
+#include <time.h>
+#include <x86intrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "tracer/internal/batch_scan.h"
+#include "tracer/internal/buffer_pool.h"
+#include "tracer/internal/clock.h"
+#include "tracer/internal/collector_impl.h"
+#include "tracer/internal/ids.h"
+#include "tracer/internal/mappings.h"
+#include "tracer/internal/membarrier.h"
+#include "tracer/internal/stacks.h"
+#include "tracer/internal/stats.h"
+#include "tracer/internal/thread_registry.h"
+
+namespace tracer::tracer_internal {
+
+void WaitEven(ThreadState& ts) {
+  for (int spins = 0;; ++spins) {
+    if ((ts.seq.load(std::memory_order_acquire) & 1) == 0) return;
+    if (spins < 1000) {
+      _mm_pause();
+    } else {
+      sched_yield();
+    }
+  }
+}
+
+uint64_t ThreadCpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void TakeThreadBuffers(uint32_t old_gen, CutBatches& out) {
+  std::vector<Buffer*>& batches = out.batches;
+  std::vector<format::ThreadInfo>& threads = out.threads;
+  std::vector<format::LossRecord>& losses = out.losses;
+  {
+    std::lock_guard<std::mutex> l(g_registry_mu);
+    for (ThreadState* ts = g_threads; ts != nullptr; ts = ts->next) {
+      WaitEven(*ts);
+      Buffer* b = ts->current.load(std::memory_order_acquire);
+      bool taken = false;
+      if (b != nullptr && b->gen == old_gen) {
+        uint32_t len = static_cast<uint32_t>(ts->pos.load(std::memory_order_relaxed) - b->data);
+        if (ts->current.compare_exchange_strong(b, nullptr, std::memory_order_acq_rel)) {
+          b->len = len;
+          batches.push_back(b);
+          taken = true;
+        }
+      }
+      // Else the thread may have taken its buffer itself, in a write section begun after the
+      // wait above (its slow path, seeing the new generation), and not queued it yet: wait for
+      // that section to end. Its hand-over (the enqueue) comes before the release store that
+      // makes seq even, so step 4's drain finds the buffer. (Without this wait a preempted
+      // hand-over reached the queue after the drain and was carried, never sealed; at the
+      // final cut, after the pool was freed.)
+      if (!taken) WaitEven(*ts);
+      threads.push_back({ts->tid, ts->name.load(std::memory_order_relaxed)});
+      const uint64_t total = ts->lost_total.load(std::memory_order_relaxed);
+      if (total != ts->lost_reported) {
+        losses.push_back({ts->tid, total - ts->lost_reported,
+                          ts->lost_first_tick.load(std::memory_order_relaxed),
+                          ts->lost_last_tick.load(std::memory_order_relaxed)});
+        ts->lost_reported = total;
+        ts->lost_ack.store(total, std::memory_order_release);
+      }
+    }
+    for (const ExitedThread& e : *g_exited) {
+      threads.push_back({e.tid, e.name});
+      if (e.lost != 0) losses.push_back({e.tid, e.lost, e.lost_first, e.lost_last});
+    }
+    g_exited->clear();
+  }
+  for (auto& l : losses) {
+    if (l.end_tick < l.begin_tick) std::swap(l.begin_tick, l.end_tick);
+  }
+}
+
+void DrainFlushQueue(uint32_t old_gen, std::vector<Buffer*>& batches,
+                     std::vector<Buffer*>& carry) {
+  std::vector<Buffer*> next_carry;
+  for (Buffer* b : carry) (b->gen == old_gen ? batches : next_carry).push_back(b);
+  Buffer* items[64];
+  size_t n;
+  while ((n = g_flush->try_dequeue_bulk(items, 64)) != 0) {
+    for (size_t i = 0; i < n; ++i) {
+      (items[i]->gen == old_gen ? batches : next_carry).push_back(items[i]);
+    }
+  }
+  carry = std::move(next_carry);
+}
+
+uint32_t Collector::SwitchGeneration(bool final) {
+  const uint32_t old_gen = cur_gen_;
+  uint32_t next = 0;
+  if (!final) {
+    do {
+      ++last_gen_number_;
+    } while (last_gen_number_ == 0);
+    next = last_gen_number_;
+  }
+  g_gen.store(next, std::memory_order_seq_cst);
+  Membarrier();
+  cur_gen_ = next;
+  return old_gen;
+}
+
+void Collector::AddTables(const format::ClockSnapshot& clock, int64_t end_ns,
+                          const CutBatches& in, ScanResult& scan) {
+  absl::flat_hash_set<uint32_t>& strings = scan.strings;
+  absl::flat_hash_set<uint32_t>& labels = scan.labels;
+  format::GenerationBuilder& gb = builder_;
+  gb.Reset(gen_seq_++);
+  gb.SetClock(clock);
+  gb.SetTimeSpan(gen_begin_ns_, end_ns);
+  states_.tasks().ForEach([&](const format::TaskState& t) {
+    gb.AddTask(t);
+    if (t.name) strings.insert(t.name);
+    if (t.labels) labels.insert(t.labels);
+  });
+  for (const auto& [id, t] : states_.user_tasks()) {
+    gb.AddUserTask(t);
+    if (t.name) strings.insert(t.name);
+  }
+  for (const auto& t : in.threads) {
+    gb.AddThread(t);
+    if (t.name) strings.insert(t.name);
+  }
+  for (const auto& l : in.losses) gb.AddLoss(l);
+  for (uint32_t id : labels) {
+    absl::string_view enc = Strings().Get(id);
+    std::vector<std::pair<uint64_t, uint64_t>> kv;
+    while (!enc.empty()) {
+      size_t k = enc.find('\0');
+      size_t v = enc.find('\0', k + 1);
+      if (k == absl::string_view::npos || v == absl::string_view::npos) break;
+      uint32_t kid = Strings().Intern(enc.substr(0, k));
+      uint32_t vid = Strings().Intern(enc.substr(k + 1, v - k - 1));
+      kv.push_back({kid, vid});
+      strings.insert(kid);
+      strings.insert(vid);
+      enc.remove_prefix(v + 1);
+    }
+    gb.AddLabelSet(id, kv);
+  }
+  for (uint32_t id : scan.stacks) {
+    std::vector<format::Frame> frames;
+    for (uintptr_t pc : Stacks().Get(id)) {
+      const format::Frame& f = symbols_.Symbolize(pc);
+      frames.push_back(f);
+      if (f.func) strings.insert(f.func);
+      if (f.file) strings.insert(f.file);
+    }
+    gb.AddStack(id, frames);
+  }
+  // The loaded objects: walked again only when the loader's counts of objects added and
+  // removed changed since the last cut (walking reads every object's build-id note).
+  for (const format::Mapping& m : mappings_.Get(ReadLoaderCounts())) {
+    if (m.build_id) strings.insert(static_cast<uint32_t>(m.build_id));
+    if (m.path) strings.insert(static_cast<uint32_t>(m.path));
+    gb.AddMapping(m);
+  }
+  strings.erase(0);
+  for (uint32_t id : strings) gb.AddString(id, Strings().Get(id));
+  // The events stay in the buffers until the generation is encoded (step 7 returns them).
+  gb.ReserveBatches(in.batches.size(), 0);
+  for (const Buffer* b : in.batches) {
+    gb.AddBatchBorrowed(b->thread, b->seq, b->base_tick, b->count,
+                        absl::string_view(b->data, b->len));
+  }
+}
+
+void Collector::Cut(bool final) {
+  const uint64_t cpu_start = ThreadCpuNs();
+  // 1-2: switch generations (thread_state.h, "Who runs alongside whom").
+  const uint32_t old_gen = SwitchGeneration(final);
+
+  // 3: take idle threads' buffers; note names and losses.
+  CutBatches in;
+  TakeThreadBuffers(old_gen, in);
+  // 4: everything queued so far; buffers of the new generation wait for the next cut.
+  DrainFlushQueue(old_gen, in.batches, carry_);
+  const format::ClockSnapshot clock = TakeClockSnapshot();
+  const int64_t end_ns = clock.mono_ns;
+
+  // 5: decode our own batches (trusted) for referenced ids and task-state changes.
+  std::sort(in.batches.begin(), in.batches.end(), [](const Buffer* a, const Buffer* b) {
+    return a->thread != b->thread ? a->thread < b->thread : a->seq < b->seq;
+  });
+  ScanResult& scan = scan_;
+  scan.strings.clear();
+  scan.stacks.clear();
+  scan.labels.clear();
+  scanner_.Scan(absl::MakeConstSpan(in.batches), scan);
+  const uint64_t events = scan.events;
+
+  // 6: encode. Tables describe the state at the generation's start (before its events).
+  AddTables(clock, end_ns, in, scan);
+  // Advance task states over this generation's events, in time order.
+  states_.ApplyRuns(scan.state_events, scan.state_runs, scan.state_run_threads);
+
+  std::string& raw = raw_;
+  std::string& compressed = compressed_;
+  raw.clear();
+  compressed.clear();
+  // A generation holds at most the pool's bytes plus bounded tables, and the pool is capped
+  // (SetBufferConfig) well below the format's 1 GiB payload limit, so this cannot fail; should
+  // it, the generation is not delivered and its events count as lost.
+  bool want_compressed = false;
+  for (const Consumer& c : consumers_) want_compressed |= c.options.compressed;
+  format::GenerationBuilder& gb = builder_;
+  const bool encoded = gb.TryAppendTo(&raw, /*compress=*/false).ok() &&
+                       (!want_compressed || gb.TryAppendTo(&compressed, /*compress=*/true).ok());
+  if (!encoded) g_events_lost.fetch_add(events, std::memory_order_relaxed);
+
+  // 7: buffers back to the pool (the consumers have copies of the bytes).
+  for (Buffer* b : in.batches) ReturnBuffer(b);
+
+  g_events_sealed.fetch_add(events, std::memory_order_relaxed);
+  g_seal_cpu_ns.fetch_add(ThreadCpuNs() - cpu_start, std::memory_order_relaxed);
+
+  // 8: deliver.
+  SealedGeneration sg;
+  sg.seq = gen_seq_ - 1;
+  sg.begin_ns = gen_begin_ns_;
+  sg.end_ns = end_ns;
+  sg.events = events;
+  for (const auto& l : in.losses) sg.events_lost += l.count;
+  sg.raw = &raw;
+  sg.compressed = want_compressed ? &compressed : nullptr;
+  if (encoded) {
+    for (const Consumer& c : consumers_) c.c->OnGeneration(sg);
+  }
+  gen_begin_ns_ = end_ns;
+  g_generations.fetch_add(1, std::memory_order_relaxed);
+  if (final) {
+    // Nothing may stay queued across a deactivation: carry_ holds only buffers of `next`,
+    // which is 0 here, so it is empty; return anything else defensively.
+    for (Buffer* b : carry_) ReturnBuffer(b);
+    carry_.clear();
+    states_.Clear();
+  }
+}
+
+}  // namespace tracer::tracer_internal

@@ -1,0 +1,121 @@
+// The recording slow path. Read thread_state.h first.
+
+#include "tracer/internal/slow_path.h"
+
+#include <atomic>
+#include <cstring>
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include "format/internal/varint.h"
+#include "tracer/internal/buffer_pool.h"
+#include "tracer/internal/clock.h"
+#include "tracer/internal/stats.h"
+#include "tracer/internal/thread_registry.h"
+
+namespace tracer::tracer_internal {
+
+using format::EventType;
+
+std::atomic<uint32_t> g_gen{0};
+constinit thread_local ThreadState t_state TRACER_TLS_MODEL;
+
+uint64_t NextBatchSeq(ThreadState& ts, uint32_t gen) {
+  if (ts.batch_seq_gen != gen) {
+    ts.batch_seq_gen = gen;
+    ts.next_batch_seq = 0;
+  }
+  return ts.next_batch_seq++;
+}
+
+namespace {
+
+void Finalize(ThreadState& ts, Buffer* b) {
+  b->len = static_cast<uint32_t>(ts.pos.load(std::memory_order_relaxed) - b->data);
+}
+
+}  // namespace
+
+void HandOverCurrent(ThreadState& ts) {
+  if (Buffer* old = ts.current.exchange(nullptr, std::memory_order_acq_rel); old != nullptr) {
+    Finalize(ts, old);
+    g_flush->enqueue(*static_cast<moodycamel::ProducerToken*>(ts.producer_token), old);
+  }
+  ts.gen = 0;
+  ts.end = nullptr;
+  ts.pos.store(nullptr, std::memory_order_relaxed);
+}
+
+void RecordLoss(ThreadState& ts, uint64_t now) {
+  const uint64_t total = ts.lost_total.load(std::memory_order_relaxed);
+  if (total == ts.lost_ack.load(std::memory_order_acquire)) {
+    ts.lost_first_tick.store(now, std::memory_order_relaxed);  // a new unreported run
+  }
+  ts.lost_last_tick.store(now, std::memory_order_relaxed);
+  ts.lost_total.store(total + 1, std::memory_order_relaxed);
+  g_events_lost.fetch_add(1, std::memory_order_relaxed);  // stats only; on the drop path
+}
+
+char* WriteEvent(char* p, EventType type, uint64_t delta, const uint64_t* args, int nargs,
+                 const char* bytes, uint32_t nbytes, bool has_bytes) {
+  *p++ = static_cast<char>(type);
+  p = format_internal::EncodeVarint(p, delta);
+  for (int i = 0; i < nargs; ++i) p = format_internal::EncodeVarint(p, args[i]);
+  if (has_bytes) {
+    p = format_internal::EncodeVarint(p, nbytes);
+    std::memcpy(p, bytes, nbytes);
+    p += nbytes;
+  }
+  return p;
+}
+
+void DropNested(ThreadState& ts) {
+  ts.nested_drops.store(ts.nested_drops.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+}
+
+void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
+              const char* bytes, uint32_t nbytes, bool has_bytes) {
+  // We are inside the write section (seq odd).
+  if (!ts.registered) {
+    InitOnce();
+    Register(ts);
+  }
+  const uint32_t gen = g_gen.load(std::memory_order_acquire);
+  if (gen == 0) return;  // tracing ended meanwhile
+  const uint64_t need = kMaxFixedEventBytes + nbytes;
+  uint64_t now = ReadTicks();
+  if (gen != ts.gen || ts.end - ts.pos.load(std::memory_order_relaxed) < static_cast<long>(need)) {
+    // A generation's first buffer is a small one; a thread that fills it gets large ones.
+    const bool first = gen != ts.gen;
+    HandOverCurrent(ts);
+    Buffer* const b = TakeBuffer(first, need);
+    if (b == nullptr) {
+      RecordLoss(ts, now);
+      return;
+    }
+    b->gen = gen;
+    b->thread = ts.tid;
+    b->base_tick = now;
+    b->seq = NextBatchSeq(ts, gen);
+    b->len = 0;
+    b->count = 0;
+    ts.pos.store(b->data, std::memory_order_relaxed);
+    ts.end = b->data + b->capacity;
+    ts.last_tick = now;
+    ts.gen = gen;
+    ts.current.store(b, std::memory_order_release);  // publishes the header to the collector
+  }
+  if (now < ts.last_tick) now = ts.last_tick;
+  char* p = ts.pos.load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_FALSE(ts.need_thread_start)) {  // first event this thread ever records
+    ts.need_thread_start = false;
+    p = WriteEvent(p, EventType::kThreadStart, now - ts.last_tick, nullptr, 0, nullptr, 0, false);
+    ts.last_tick = now;
+  }
+  p = WriteEvent(p, type, now - ts.last_tick, args, nargs, bytes, nbytes, has_bytes);
+  ts.last_tick = now;
+  ts.pos.store(p, std::memory_order_relaxed);
+}
+
+}  // namespace tracer::tracer_internal

@@ -1,0 +1,19 @@
+// The runtime's counters behind TracerStats (GetStats, runtime.h). All relaxed: read for
+// reporting only.
+
+#ifndef TRACER_TRACER_INTERNAL_STATS_H_
+#define TRACER_TRACER_INTERNAL_STATS_H_
+
+#include <atomic>
+#include <cstdint>
+
+namespace tracer::tracer_internal {
+
+extern std::atomic<uint64_t> g_events_lost;    // dropped (pool exhausted, encoding failed)
+extern std::atomic<uint64_t> g_generations;    // sealed
+extern std::atomic<uint64_t> g_events_sealed;  // in sealed generations
+extern std::atomic<uint64_t> g_seal_cpu_ns;    // collector CPU time spent in cuts
+
+}  // namespace tracer::tracer_internal
+
+#endif  // TRACER_TRACER_INTERNAL_STATS_H_

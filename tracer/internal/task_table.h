@@ -1,0 +1,121 @@
+// The collector's table of tracked task states (the state at a generation's start).
+
+#ifndef TRACER_TRACER_INTERNAL_TASK_TABLE_H_
+#define TRACER_TRACER_INTERNAL_TASK_TABLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/base/optimization.h"
+#include "absl/container/flat_hash_map.h"
+#include "format/generation.h"
+
+namespace tracer::tracer_internal {
+
+// The tracked task states: entries in a slab, found through an id -> slot map. Slots stay put
+// while others come and go, so a run of events can keep its running task's slot instead of
+// looking the task up again at every event. Collector thread only.
+class TaskTable {
+ public:
+  static constexpr uint32_t kNoSlot = ~uint32_t{0};
+  uint32_t Find(uint64_t id) const {
+    if (id == 0) return kNoSlot;
+    const Entry& e = direct_[id & kDirectMask];
+    if (e.id == id) return e.slot;
+    if (overflow_.empty()) return kNoSlot;
+    auto it = overflow_.find(id);
+    return it == overflow_.end() ? kNoSlot : it->second;
+  }
+  // The slot of `id`, made (id set, every other field zero) if it was not tracked.
+  // Id 0 (no task) gets the scratch slot, which is never listed.
+  uint32_t FindOrAdd(uint64_t id) {
+    if (ABSL_PREDICT_FALSE(id == 0)) {
+      slab_[kScratch] = format::TaskState{};
+      return kScratch;
+    }
+    Entry& e = direct_[id & kDirectMask];
+    if (ABSL_PREDICT_TRUE(e.id == id)) return e.slot;
+    if (!overflow_.empty()) {
+      if (auto it = overflow_.find(id); it != overflow_.end()) return it->second;
+    }
+    uint32_t slot;
+    if (free_.empty()) {
+      slot = static_cast<uint32_t>(slab_.size());
+      slab_.emplace_back();
+    } else {
+      slot = free_.back();
+      free_.pop_back();
+    }
+    slab_[slot] = format::TaskState{};
+    slab_[slot].id = id;
+    if (e.id == 0) {
+      e = {id, slot};
+    } else {
+      overflow_.emplace(id, slot);
+    }
+    ++size_;
+    return slot;
+  }
+  void Erase(uint64_t id) {
+    if (id == 0) return;
+    uint32_t slot;
+    if (Entry& e = direct_[id & kDirectMask]; e.id == id) {
+      slot = e.slot;
+      e = {};
+    } else {
+      if (overflow_.empty()) return;
+      auto it = overflow_.find(id);
+      if (it == overflow_.end()) return;
+      slot = it->second;
+      overflow_.erase(it);
+    }
+    slab_[slot].id = 0;  // a slot kept by a run no longer names `id` (see Valid)
+    free_.push_back(slot);
+    --size_;
+  }
+  // True if `slot`, kept from an earlier lookup of `id`, still holds it.
+  bool Valid(uint32_t slot, uint64_t id) const {
+    return id != 0 && slot != kNoSlot && slab_[slot].id == id;
+  }
+  format::TaskState& at(uint32_t slot) { return slab_[slot]; }
+  size_t size() const { return size_; }
+  // Every tracked task, in slot order.
+  template <typename F>
+  void ForEach(F&& f) const {
+    if (size_ == 0) return;
+    for (const format::TaskState& t : slab_) {
+      if (t.id != 0) f(t);
+    }
+  }
+  void Clear() {
+    for (const format::TaskState& t : slab_) {
+      if (t.id != 0) direct_[t.id & kDirectMask] = {};
+    }
+    overflow_.clear();
+    slab_.resize(1);  // the scratch slot
+    free_.clear();
+    size_ = 0;
+  }
+
+ private:
+  // The index: task ids come from per-thread blocks of consecutive numbers (NewId), so the
+  // live ones mostly differ in their low bits. A direct-mapped table on those bits finds a task
+  // with one load; an id whose entry is taken by another live task goes to `overflow_`. An id
+  // is in one of the two, never both. (Task id 0 is never tracked: it marks an empty entry.)
+  struct Entry {
+    uint64_t id = 0;
+    uint32_t slot = 0;
+  };
+  static constexpr uint64_t kDirectMask = (uint64_t{1} << 12) - 1;  // 4 Ki entries, 64 KiB
+  std::vector<Entry> direct_ = std::vector<Entry>(kDirectMask + 1);
+  absl::flat_hash_map<uint64_t, uint32_t> overflow_;
+  static constexpr uint32_t kScratch = 0;
+  std::vector<format::TaskState> slab_ = std::vector<format::TaskState>(1);  // [0]: scratch
+  std::vector<uint32_t> free_;
+  size_t size_ = 0;
+};
+
+}  // namespace tracer::tracer_internal
+
+#endif  // TRACER_TRACER_INTERNAL_TASK_TABLE_H_

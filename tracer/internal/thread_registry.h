@@ -1,0 +1,45 @@
+// The thread registry: every thread that has recorded an event, from its first event (Register)
+// until it exits (OnThreadExit), and the threads that exited since the last cut.
+
+#ifndef TRACER_TRACER_INTERNAL_THREAD_REGISTRY_H_
+#define TRACER_TRACER_INTERNAL_THREAD_REGISTRY_H_
+
+#include <pthread.h>
+
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "tracer/internal/thread_state.h"
+
+namespace tracer::tracer_internal {
+
+// Guards the thread registry (the list of ThreadStates) and the exited-thread list. Taken by
+// threads at registration and exit, and by the collector during a cut. Never on a hot path.
+extern std::mutex g_registry_mu;
+extern ThreadState* g_threads;  // intrusive list, guarded by g_registry_mu
+
+// A thread that exited since the last cut: the cut lists it and reports its last losses.
+struct ExitedThread {
+  uint64_t tid;
+  uint32_t name;
+  uint64_t lost;  // losses not yet reported
+  uint64_t lost_first, lost_last;
+};
+extern std::vector<ExitedThread>* g_exited;  // guarded by g_registry_mu
+extern uint64_t g_threads_registered;        // guarded by g_registry_mu
+
+// The runtime's one-time set-up (clock, thread-exit key, membarrier, flush queue, tables).
+// Called by the first event of any thread and by Activate.
+void InitOnce();
+
+// Adds the calling thread's `ts` to the registry. REQUIRES: InitOnce done; `ts` is t_state.
+bool Register(ThreadState& ts);
+
+// The thread-exit destructor of a registered thread: records ThreadStop, hands its buffer
+// over and moves it to the exited list.
+void OnThreadExit(void* arg);
+
+}  // namespace tracer::tracer_internal
+
+#endif  // TRACER_TRACER_INTERNAL_THREAD_REGISTRY_H_
