@@ -1,6 +1,8 @@
-// The buffer pool's layout, carving and free lists.
+// The buffer pools' layout, carving, free lists and retirement.
 
 #include "tracer/internal/buffer_pool.h"
+
+#include <x86intrin.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -9,26 +11,134 @@
 namespace tracer::tracer_internal {
 
 BufferQueue* g_flush = nullptr;
-char* g_pool_mem = nullptr;
-PoolClass g_small, g_large;
-size_t g_pool_bytes = 0;
+std::atomic<Pool*> g_pool{nullptr};
 
-size_t PoolBytesInUse() {
-  size_t free_bytes = 0;
-  for (const PoolClass* c : {&g_small, &g_large}) {
-    if (c->free != nullptr) free_bytes += c->free->size_approx() * c->stride;
-  }
-  return g_pool_bytes - std::min(free_bytes, g_pool_bytes);
+namespace {
+
+std::atomic<int> g_pool_readers{0};      // PoolStats callers inside their read
+std::vector<Pool*>* g_retired = nullptr;  // collector only
+
+void DeletePool(Pool* p) {
+  delete p->small.free;
+  delete p->large.free;
+  std::free(p->mem);
+  delete p;
 }
 
-void ReturnBuffer(Buffer* b) {
-  (b->capacity == g_small.capacity && g_small.count != 0 ? g_small : g_large).free->enqueue(b);
+// Waits until no PoolStats reader can still hold `p` (it was unpublished before this call).
+void WaitForStatsReaders() {
+  while (g_pool_readers.load(std::memory_order_seq_cst) != 0) _mm_pause();
+}
+
+size_t FreeCount(const Pool& p) {
+  size_t n = 0;
+  for (const PoolClass* c : {&p.small, &p.large}) {
+    if (c->free != nullptr) n += c->free->size_approx();
+  }
+  return n;
+}
+
+}  // namespace
+
+size_t Pool::BytesInUse() const {
+  size_t free_bytes = 0;
+  for (const PoolClass* c : {&small, &large}) {
+    if (c->free != nullptr) free_bytes += c->free->size_approx() * c->stride;
+  }
+  return bytes - std::min(free_bytes, bytes);
+}
+
+absl::StatusOr<Pool*> NewPool(const PoolLayout& layout) {
+  auto* p = new Pool;
+  p->layout = layout;
+  p->small.count = layout.small_count;
+  p->small.stride = layout.small_stride;
+  p->large.count = layout.large_count;
+  p->large.stride = layout.large_stride;
+  p->bytes = layout.bytes();
+  p->mem = static_cast<char*>(std::aligned_alloc(64, p->bytes));
+  if (p->mem == nullptr) {
+    delete p;
+    return absl::ResourceExhaustedError("tracer: buffer pool");
+  }
+  char* next = p->mem;
+  for (PoolClass* c : {&p->large, &p->small}) {
+    c->capacity = c->stride > sizeof(Buffer) ? static_cast<uint32_t>(c->stride - sizeof(Buffer)) : 0;
+    c->free = new BufferQueue(c->count + 64);
+    std::vector<Buffer*> all;
+    all.reserve(c->count);
+    for (size_t i = 0; i < c->count; ++i, next += c->stride) {
+      auto* b = reinterpret_cast<Buffer*>(next);
+      b->capacity = c->capacity;
+      all.push_back(b);
+    }
+    c->free->enqueue_bulk(all.data(), all.size());
+  }
+  for (size_t off = 0; off < p->bytes; off += 4096) {
+    reinterpret_cast<volatile char*>(p->mem)[off] = 0;
+  }
+  return p;
+}
+
+void InstallPool(Pool* p) {
+  Pool* old = g_pool.load(std::memory_order_relaxed);
+  g_pool.store(p, std::memory_order_seq_cst);  // release for TakeBuffer; seq_cst for PoolStats
+  if (old == nullptr) return;
+  if (g_retired == nullptr) g_retired = new std::vector<Pool*>;
+  old->outstanding = old->count();  // settled by SettleRetiredPools
+  g_retired->push_back(old);
+}
+
+void SettleRetiredPools() {
+  if (g_retired == nullptr || g_retired->empty()) return;
+  WaitForStatsReaders();
+  std::vector<Pool*> keep;
+  for (Pool* p : *g_retired) {
+    if (!p->settled) {  // first settle since it retired
+      p->settled = true;
+      const size_t free_now = FreeCount(*p);  // exact: nothing takes from it any more
+      p->outstanding -= std::min(p->outstanding, free_now);
+      // Its free lists are not used again: its buffers come back through ReturnBuffer.
+    }
+    if (p->outstanding == 0) {
+      DeletePool(p);
+    } else {
+      keep.push_back(p);
+    }
+  }
+  *g_retired = std::move(keep);
+}
+
+bool ReturnBuffer(Buffer* b) {
+  Pool* p = g_pool.load(std::memory_order_relaxed);
+  if (p != nullptr && p->Contains(b)) {
+    (b->capacity == p->small.capacity && p->small.count != 0 ? p->small : p->large)
+        .free->enqueue(b);
+    return true;
+  }
+  if (g_retired != nullptr) {
+    for (size_t i = 0; i < g_retired->size(); ++i) {
+      Pool* r = (*g_retired)[i];
+      if (!r->Contains(b)) continue;
+      if (r->outstanding > 0) --r->outstanding;
+      if (r->settled && r->outstanding == 0) {
+        WaitForStatsReaders();
+        DeletePool(r);
+        g_retired->erase(g_retired->begin() + static_cast<ptrdiff_t>(i));
+      }
+      return true;
+    }
+  }
+  return false;
 }
 
 Buffer* TakeBuffer(bool first, uint64_t need) {
+  // acquire: pairs with InstallPool's store, so the free lists it carved are visible.
+  Pool* p = g_pool.load(std::memory_order_acquire);
+  if (p == nullptr) return nullptr;
   Buffer* b = nullptr;
   bool got = false;
-  for (PoolClass* c : {first ? &g_small : &g_large, first ? &g_large : &g_small}) {
+  for (PoolClass* c : {first ? &p->small : &p->large, first ? &p->large : &p->small}) {
     if (c->count == 0 || c->capacity < need) continue;
     // try_dequeue may miss an item another thread is enqueueing right now: retry briefly.
     for (int attempt = 0; attempt < 3 && !got; ++attempt) got = c->free->try_dequeue(b);
@@ -37,42 +147,42 @@ Buffer* TakeBuffer(bool first, uint64_t need) {
   return got ? b : nullptr;
 }
 
-absl::Status CarvePool(const PoolLayout& layout) {
-  g_small.count = layout.small_count;
-  g_small.stride = layout.small_stride;
-  g_large.count = layout.large_count;
-  g_large.stride = layout.large_stride;
-  g_pool_bytes = layout.bytes();
-  g_pool_mem = static_cast<char*>(std::aligned_alloc(64, g_pool_bytes));
-  if (g_pool_mem == nullptr) return absl::ResourceExhaustedError("tracer: buffer pool");
-  char* next = g_pool_mem;
-  for (PoolClass* c : {&g_large, &g_small}) {
-    c->capacity = static_cast<uint32_t>(c->stride - sizeof(Buffer));
-    c->free = new BufferQueue(c->count + 64);
-    std::vector<Buffer*> all;
-    for (size_t i = 0; i < c->count; ++i, next += c->stride) {
-      auto* b = reinterpret_cast<Buffer*>(next);
-      b->capacity = c->capacity;
-      all.push_back(b);
+size_t ReleasePools() {
+  Pool* p = g_pool.load(std::memory_order_relaxed);
+  g_pool.store(nullptr, std::memory_order_seq_cst);
+  WaitForStatsReaders();
+  size_t leaked = 0;
+  if (p != nullptr) {
+    if (FreeCount(*p) == p->count()) {
+      DeletePool(p);
+    } else {
+      leaked += p->bytes;  // a thread still holds one of its buffers: never free under it
     }
-    c->free->enqueue_bulk(all.data(), all.size());
   }
-  // Fault the pool in now (a few ms for the default 32 MiB): a thread that takes a fresh
-  // buffer later must not take a page fault in its hot path.
-  for (size_t off = 0; off < g_pool_bytes; off += 4096) {
-    reinterpret_cast<volatile char*>(g_pool_mem)[off] = 0;
+  if (g_retired != nullptr) {
+    SettleRetiredPools();
+    for (Pool* r : *g_retired) leaked += r->bytes;
+    g_retired->clear();  // leaked: their buffers may still be written
   }
-  return absl::OkStatus();
+  return leaked;
 }
 
-void FreePool() {
-  for (PoolClass* c : {&g_small, &g_large}) {
-    delete c->free;
-    *c = {};
+PoolFigures PoolStats() {
+  PoolFigures f;
+  g_pool_readers.fetch_add(1, std::memory_order_seq_cst);
+  if (const Pool* p = g_pool.load(std::memory_order_seq_cst); p != nullptr) {
+    f.bytes = p->bytes;
+    f.free_bytes = p->bytes - p->BytesInUse();
   }
-  g_pool_bytes = 0;
-  std::free(g_pool_mem);
-  g_pool_mem = nullptr;
+  g_pool_readers.fetch_sub(1, std::memory_order_seq_cst);
+  return f;
+}
+
+void ForgetPoolsAfterFork() {
+  g_pool.store(nullptr, std::memory_order_relaxed);
+  g_pool_readers.store(0, std::memory_order_relaxed);
+  g_retired = nullptr;  // leaked, with the pools it lists
+  if (g_flush != nullptr) g_flush = new BufferQueue(1024);
 }
 
 PoolLayout LayOutPool(size_t pool_bytes, size_t buffer_bytes) {

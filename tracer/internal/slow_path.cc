@@ -10,6 +10,7 @@
 #include "format/internal/varint.h"
 #include "tracer/internal/buffer_pool.h"
 #include "tracer/internal/clock.h"
+#include "tracer/internal/late_losses.h"
 #include "tracer/internal/stats.h"
 #include "tracer/internal/thread_registry.h"
 
@@ -70,13 +71,45 @@ char* WriteEvent(char* p, EventType type, uint64_t delta, const uint64_t* args, 
 }
 
 void DropNested(ThreadState& ts) {
-  ts.nested_drops.store(ts.nested_drops.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
+  // On this thread, inside a signal handler that interrupted a write section: only
+  // async-signal-safe work (a TSC read, relaxed stores, one lock-free add for the stats).
+  const uint64_t now = ReadTicks();
+  const uint64_t total = ts.nested_drops.load(std::memory_order_relaxed);
+  // acquire: pairs with the collector's release of nested_ack (cut.cc), so a run begun after
+  // the collector's report starts a new span.
+  if (total == ts.nested_ack.load(std::memory_order_acquire)) {
+    ts.nested_first_tick.store(now, std::memory_order_relaxed);
+  }
+  ts.nested_last_tick.store(now, std::memory_order_relaxed);
+  ts.nested_drops.store(total + 1, std::memory_order_relaxed);
+  g_events_lost.fetch_add(1, std::memory_order_relaxed);  // stats only; on the drop path
+  g_events_lost_nested.fetch_add(1, std::memory_order_relaxed);
 }
+
+namespace {
+
+// An event of a thread whose exit destructor has run (thread_state.h, `exited`): dropped and
+// counted, against the thread in its registry entry while it has one, else in the late-loss
+// table. Never registers the thread again.
+void DropAfterExit(ThreadState& ts) {
+  const uint64_t now = ReadTicks();
+  if (!ts.unlinked) {
+    RecordLoss(ts, now);
+    return;
+  }
+  RecordLateLoss(ts.tid, 1, now, now);
+  g_events_lost.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
 
 void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
               const char* bytes, uint32_t nbytes, bool has_bytes) {
   // We are inside the write section (seq odd).
+  if (ABSL_PREDICT_FALSE(ts.exited)) {
+    DropAfterExit(ts);
+    return;
+  }
   if (!ts.registered) {
     InitOnce();
     Register(ts);

@@ -14,6 +14,7 @@
 namespace tracer::tracer_internal {
 
 std::atomic<uint64_t> g_events_lost{0};
+std::atomic<uint64_t> g_events_lost_nested{0};
 std::atomic<uint64_t> g_generations{0};
 std::atomic<uint64_t> g_events_sealed{0};
 std::atomic<uint64_t> g_seal_cpu_ns{0};

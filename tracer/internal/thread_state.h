@@ -52,6 +52,11 @@ struct Buffer {
   uint64_t base_tick;  // events' first delta is from here
   uint64_t seq;        // batch sequence number of this thread within the generation
   uint32_t len;        // bytes of events; set when the buffer is handed over
+  // Events at the start of data[] already reported lost by a cut that could not take the
+  // buffer (its thread was inside a write section the cut could not wait for: a signal
+  // handler on the collector's own thread, or a thread stuck past the cut's bound). Written
+  // by that cut; read when the buffer reaches the collector later (its events are then lost).
+  uint32_t counted;
   uint64_t count;      // events; counted by the collector when it decodes the batch
   alignas(64) char data[];
 };
@@ -85,6 +90,12 @@ struct ThreadState {
   bool registered = false;
   bool need_thread_start = false;        // ThreadStart not yet written
   bool in_slow_path = false;             // re-entrancy guard (e.g. a signal inside a write)
+  // Set by the thread-exit destructor before it hands the last buffer over: an event after it
+  // (a signal handler, a later pthread key destructor) is dropped and counted, and never
+  // registers the thread again. `unlinked`: the registry no longer lists the thread, so such
+  // drops are counted in the process-wide late-loss table (late_losses.h) under its tid.
+  bool exited = false;
+  bool unlinked = false;
   uint64_t next_batch_seq = 0;
   uint32_t batch_seq_gen = 0;
   uint64_t current_task = 0;             // runtime task running on this thread (0: itself)
@@ -98,7 +109,14 @@ struct ThreadState {
   std::atomic<uint64_t> lost_last_tick{0};
   std::atomic<uint64_t> lost_ack{0};     // lost_total the collector has reported
   uint64_t lost_reported = 0;            // collector only, under the registry mutex
-  std::atomic<uint64_t> nested_drops{0}; // events from a signal handler inside a write
+  // Events dropped because a signal handler emitted while this thread was inside a write
+  // section (seq odd): written by the owner (in the handler) with the same scheme as lost_*,
+  // acknowledged by the collector through nested_ack; reported in the thread's loss record.
+  std::atomic<uint64_t> nested_drops{0};
+  std::atomic<uint64_t> nested_first_tick{0};
+  std::atomic<uint64_t> nested_last_tick{0};
+  std::atomic<uint64_t> nested_ack{0};
+  uint64_t nested_reported = 0;          // collector only, under the registry mutex
   void* producer_token = nullptr;        // moodycamel::ProducerToken*, made at registration
   ThreadState* next = nullptr;           // registry list, guarded by the registry mutex
   ThreadState* prev = nullptr;
