@@ -7,12 +7,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
+#include <chrono>
 
 #include "tracer/internal/buffer_pool.h"
 #include "tracer/internal/clock.h"
 #include "tracer/internal/collector_impl.h"
-#include "tracer/internal/config.h"
 #include "tracer/internal/thread_registry.h"
 
 namespace tracer::tracer_internal {
@@ -24,11 +23,12 @@ Collector& TheCollector() {
 
 absl::Status Collector::Activate() {
   InitOnce();
-  g_active_config = g_config;
-  g_stacks.store(g_active_config.stacks, std::memory_order_relaxed);
-  g_region_stacks.store(g_active_config.region_stacks, std::memory_order_relaxed);
-  const size_t buffer_bytes = std::max<size_t>(g_active_config.buffer_bytes, 8 << 10);
-  if (absl::Status s = CarvePool(LayOutPool(g_active_config.pool_bytes, buffer_bytes));
+  // The configuration is fixed while tracing: SetConfig fails while consumers are attached.
+  const BufferConfig& config = config_;
+  g_stacks.store(config.stacks, std::memory_order_relaxed);
+  g_region_stacks.store(config.region_stacks, std::memory_order_relaxed);
+  const size_t buffer_bytes = std::max<size_t>(config.buffer_bytes, 8 << 10);
+  if (absl::Status s = CarvePool(LayOutPool(config.pool_bytes, buffer_bytes));
       !s.ok()) {
     return s;
   }
@@ -37,20 +37,21 @@ absl::Status Collector::Activate() {
     ++last_gen_number_;
   } while (last_gen_number_ == 0);
   cur_gen_ = last_gen_number_;
-  stop_ = false;
-  wake_ = false;
-  g_gen.store(cur_gen_, std::memory_order_seq_cst);  // tracing on
   {
-    std::lock_guard<std::mutex> l(wake_mu_);
+    MutexLock l(wake_mu_);
+    stop_ = false;
+    wake_ = false;
     started_ = false;
   }
+  // Tracing on. Also a release: pairs with EmitSlow's acquire load (the pool is set up).
+  g_gen.store(cur_gen_, std::memory_order_seq_cst);
   thread_ = std::thread([this] { Loop(); });
   // Return only once the thread runs our code: a fork() right after activation then never
   // catches it inside the thread start-up (where a sanitizer's allocator, which has no fork
   // handlers, may hold a lock the child would inherit locked).
   {
-    std::unique_lock<std::mutex> l(wake_mu_);
-    cv_.wait(l, [&] { return started_; });
+    MutexLock l(wake_mu_);
+    while (!started_) cv_.Wait(wake_mu_);
   }
   return absl::OkStatus();
 }
@@ -62,10 +63,10 @@ absl::Status Collector::Activate() {
 void Collector::Loop() {
   pthread_setname_np(pthread_self(), "tracer-collect");
   {
-    std::lock_guard<std::mutex> l(wake_mu_);
+    MutexLock l(wake_mu_);
     started_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   absl::Time last_cut = absl::Now();
   // The rate at which buffers leave the free list, smoothed over polls (buffers per ms). Each
   // poll compares the count in use with the previous poll's; a cut returns buffers and resets
@@ -76,7 +77,7 @@ void Collector::Loop() {
   for (;;) {
     absl::Duration period;
     {
-      std::lock_guard<std::mutex> cl(control_mu_);
+      MutexLock cl(control_mu_);
       period = std::min(Period(), absl::Seconds(60));
     }
     // In units of large buffers (the small class counts by its bytes).
@@ -84,9 +85,12 @@ void Collector::Loop() {
     const absl::Duration poll = PoolPollInterval(pool_units, g_large.stride, rate);
     const absl::Duration wait = std::min(period - (absl::Now() - last_cut), poll);
     {
-      std::unique_lock<std::mutex> l(wake_mu_);
-      const bool woken = cv_.wait_for(l, absl::ToChronoNanoseconds(std::max(wait, absl::ZeroDuration())),
-                                      [&] { return stop_ || wake_; });
+      const auto deadline = std::chrono::steady_clock::now() +
+                            absl::ToChronoNanoseconds(std::max(wait, absl::ZeroDuration()));
+      MutexLock l(wake_mu_);
+      while (!stop_ && !wake_ && cv_.WaitUntil(wake_mu_, deadline)) {
+      }
+      const bool woken = stop_ || wake_;
       if (stop_) return;
       if (woken) {  // the consumers changed: re-read the period
         wake_ = false;
@@ -106,7 +110,7 @@ void Collector::Loop() {
     const bool due = now - last_cut >= period;
     const bool pressure = in_use * 2 > pool_units;
     if (!due && !pressure) continue;
-    std::lock_guard<std::mutex> cl(control_mu_);
+    MutexLock cl(control_mu_);
     if (!consumers_.empty() && cur_gen_ != 0) Cut(/*final=*/false);
     last_cut = absl::Now();
     prev_in_use = PoolBytesInUse() / g_large.stride;
@@ -115,65 +119,75 @@ void Collector::Loop() {
 }
 
 void Collector::Deactivate() {
-  // REQUIRES: control_mu_ held; the final cut already switched tracing off.
   {
-    std::lock_guard<std::mutex> l(wake_mu_);
+    MutexLock l(wake_mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   deactivating_ = true;
-  control_mu_.unlock();  // the loop may be waiting for it
+  control_mu_.Unlock();  // the loop may be waiting for it
   if (thread_.joinable()) thread_.join();
-  control_mu_.lock();
+  control_mu_.Lock();
   // Every buffer is back: the final cut took each thread's current one, and no thread
   // acquires a buffer while g_gen is 0.
   FreePool();
   deactivating_ = false;
-  deactivated_cv_.notify_all();
+  deactivated_cv_.NotifyAll();
+}
+
+absl::Status Collector::AddConsumer(GenerationConsumer* c, const ConsumerOptions& options) {
+  MutexLock l(control_mu_);
+  // The last consumer's removal may be joining the collector thread right now.
+  while (deactivating_) deactivated_cv_.Wait(control_mu_);
+  for (const Consumer& x : consumers_) {
+    if (x.c == c) return absl::FailedPreconditionError("consumer already attached");
+  }
+  if (consumers_.empty()) {
+    if (absl::Status s = Activate(); !s.ok()) return s;
+  } else {
+    Cut(/*final=*/false);  // c's first generation starts now
+  }
+  consumers_.push_back({c, options});
+  {
+    MutexLock w(wake_mu_);
+    wake_ = true;
+  }
+  cv_.NotifyAll();  // the period may have shrunk
+  return absl::OkStatus();
+}
+
+absl::Status Collector::RemoveConsumer(GenerationConsumer* c) {
+  MutexLock l(control_mu_);
+  auto it = std::find_if(consumers_.begin(), consumers_.end(),
+                         [&](const Consumer& x) { return x.c == c; });
+  if (it == consumers_.end()) return absl::NotFoundError("consumer not attached");
+  const bool last = consumers_.size() == 1;
+  Cut(/*final=*/last);
+  consumers_.erase(std::find_if(consumers_.begin(), consumers_.end(),
+                                [&](const Consumer& x) { return x.c == c; }));
+  if (last) Deactivate();
+  return absl::OkStatus();
+}
+
+absl::Status Collector::CutGeneration() {
+  MutexLock l(control_mu_);
+  if (consumers_.empty()) return absl::FailedPreconditionError("tracing is off");
+  Cut(/*final=*/false);
+  return absl::OkStatus();
+}
+
+bool Collector::PoolStats(size_t& bytes, size_t& free_bytes) {
+  MutexLock l(control_mu_);  // the pool lives while consumers do
+  if (g_large.free == nullptr || consumers_.empty()) return false;
+  bytes = g_pool_bytes;
+  free_bytes = g_pool_bytes - PoolBytesInUse();
+  return true;
 }
 
 absl::Status AddConsumer(GenerationConsumer* c, const ConsumerOptions& options) {
-  Collector& col = TheCollector();
-  std::unique_lock<std::mutex> l(col.control_mu_);
-  // The last consumer's removal may be joining the collector thread right now.
-  col.deactivated_cv_.wait(l, [&] { return !col.deactivating_; });
-  for (const Consumer& x : col.consumers_) {
-    if (x.c == c) return absl::FailedPreconditionError("consumer already attached");
-  }
-  if (col.consumers_.empty()) {
-    if (absl::Status s = col.Activate(); !s.ok()) return s;
-  } else {
-    col.Cut(/*final=*/false);  // c's first generation starts now
-  }
-  col.consumers_.push_back({c, options});
-  {
-    std::lock_guard<std::mutex> w(col.wake_mu_);
-    col.wake_ = true;
-  }
-  col.cv_.notify_all();  // the period may have shrunk
-  return absl::OkStatus();
+  return TheCollector().AddConsumer(c, options);
 }
-
-absl::Status RemoveConsumer(GenerationConsumer* c) {
-  Collector& col = TheCollector();
-  std::lock_guard<std::mutex> l(col.control_mu_);
-  auto it = std::find_if(col.consumers_.begin(), col.consumers_.end(),
-                         [&](const Consumer& x) { return x.c == c; });
-  if (it == col.consumers_.end()) return absl::NotFoundError("consumer not attached");
-  const bool last = col.consumers_.size() == 1;
-  col.Cut(/*final=*/last);
-  col.consumers_.erase(std::find_if(col.consumers_.begin(), col.consumers_.end(),
-                                    [&](const Consumer& x) { return x.c == c; }));
-  if (last) col.Deactivate();
-  return absl::OkStatus();
-}
-
-absl::Status CutGeneration() {
-  Collector& col = TheCollector();
-  std::lock_guard<std::mutex> l(col.control_mu_);
-  if (col.consumers_.empty()) return absl::FailedPreconditionError("tracing is off");
-  col.Cut(/*final=*/false);
-  return absl::OkStatus();
-}
+absl::Status RemoveConsumer(GenerationConsumer* c) { return TheCollector().RemoveConsumer(c); }
+absl::Status CutGeneration() { return TheCollector().CutGeneration(); }
 
 }  // namespace tracer::tracer_internal

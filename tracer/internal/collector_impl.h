@@ -1,18 +1,17 @@
 // The collector's state (one per process, TheCollector) and the steps it runs: Activate and
-// Deactivate around its thread's Loop, and Cut, which ends a generation and seals it. The API
-// over it (AddConsumer, RemoveConsumer, CutGeneration) is in collector.h. Read thread_state.h
-// first.
+// Deactivate around its thread's Loop, and Cut, which ends a generation and seals it
+// (cut.cc). collector.h's functions call the public methods of TheCollector(). Read
+// thread_state.h first.
 
 #ifndef TRACER_TRACER_INTERNAL_COLLECTOR_IMPL_H_
 #define TRACER_TRACER_INTERNAL_COLLECTOR_IMPL_H_
 
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "format/generation.h"
@@ -21,9 +20,11 @@
 #include "tracer/internal/collector.h"
 #include "tracer/internal/cut.h"
 #include "tracer/internal/mappings.h"
+#include "tracer/internal/mutex.h"
 #include "tracer/internal/state_events.h"
 #include "tracer/internal/symbols.h"
 #include "tracer/internal/thread_state.h"
+#include "tracer/tracer.h"
 
 namespace tracer::tracer_internal {
 
@@ -34,60 +35,81 @@ struct Consumer {
 
 class Collector {
  public:
-  // All guarded by control_mu_ (one cut at a time; consumers change under it).
-  std::mutex control_mu_;
-  std::vector<Consumer> consumers_;
-  std::thread thread_;
-  std::condition_variable cv_;
-  std::mutex wake_mu_;
-  bool stop_ = false;
-  bool wake_ = false;  // guarded by wake_mu_
-  bool started_ = false;  // guarded by wake_mu_: the collector thread runs its loop
-  // Deactivate lets go of control_mu_ while it joins the collector thread; meanwhile no
-  // consumer may activate tracing again (guarded by control_mu_; deactivated_cv_ announces
-  // the end).
-  bool deactivating_ = false;
-  std::condition_variable deactivated_cv_;
+  // collector.h's API, on this collector.
+  absl::Status AddConsumer(GenerationConsumer* c, const ConsumerOptions& options)
+      ABSL_LOCKS_EXCLUDED(control_mu_);
+  absl::Status RemoveConsumer(GenerationConsumer* c) ABSL_LOCKS_EXCLUDED(control_mu_);
+  absl::Status CutGeneration() ABSL_LOCKS_EXCLUDED(control_mu_);
+  // SetBufferConfig's checks; fails while tracing.
+  absl::Status SetConfig(const BufferConfig& config) ABSL_LOCKS_EXCLUDED(control_mu_);
+  BufferConfig config() ABSL_LOCKS_EXCLUDED(control_mu_);
+  // The pool's size and free bytes while tracing is on; false (and nothing set) when off.
+  bool PoolStats(size_t& bytes, size_t& free_bytes) ABSL_LOCKS_EXCLUDED(control_mu_);
 
-  uint32_t last_gen_number_ = 0;
-  uint32_t cur_gen_ = 0;
-  uint64_t gen_seq_ = 0;  // sequence number written in generation headers
-  int64_t gen_begin_ns_ = 0;
-  std::vector<Buffer*> carry_;  // buffers of the next generation, drained early
-  TaskStates states_;  // state at generation start
-  SymbolCache symbols_;
-  // Reused by every cut, so a steady trace allocates (and faults in) nothing per generation.
-  BatchScanner scanner_;
-  ScanResult scan_;
-  std::string raw_, compressed_;
-  format::GenerationBuilder builder_{0};
-  MappingCache mappings_;
+ private:
+  friend struct ForkHandlers;  // fork.cc: holds the locks across fork, resets the child
 
-  // Starts tracing: the pool, generation 1, the collector thread. REQUIRES: control_mu_.
-  absl::Status Activate();
-  // Stops the collector thread and frees the pool. REQUIRES: control_mu_ held; the final cut
-  // already switched tracing off. Lets go of control_mu_ while it joins the thread.
-  void Deactivate();
+  // Starts tracing: the pool, the first generation, the collector thread.
+  absl::Status Activate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // Stops the collector thread and frees the pool. REQUIRES: the final cut already switched
+  // tracing off. Lets go of control_mu_ while it joins the thread.
+  void Deactivate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
   // Ends the current generation, seals it and delivers it to every consumer; the final cut
-  // turns tracing off (no next generation). REQUIRES: control_mu_, tracing on.
-  void Cut(bool final);
+  // turns tracing off (no next generation). REQUIRES: tracing on.
+  void Cut(bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
   // The collector thread's body.
-  void Loop();
-  absl::Duration Period() const {
+  void Loop() ABSL_LOCKS_EXCLUDED(control_mu_, wake_mu_);
+  // The smallest of the consumers' periods.
+  absl::Duration Period() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_) {
     absl::Duration p = absl::InfiniteDuration();
     for (const Consumer& c : consumers_) p = std::min(p, c.options.period);
     return p;
   }
-
- private:
   // Cut's steps (thread_state.h, "Who runs alongside whom", and cut.h).
   // 1-2: the next generation number (0 if final) is stored in g_gen and made visible to
   // every thread. Returns the generation that ended.
-  uint32_t SwitchGeneration(bool final);
+  uint32_t SwitchGeneration(bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
   // 6: resets builder_ and adds the tables (states at the generation's start, threads,
   // losses, label sets, stacks, mappings, strings) and the batches.
   void AddTables(const format::ClockSnapshot& clock, int64_t end_ns, const CutBatches& in,
-                 ScanResult& scan);
+                 ScanResult& scan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+
+  // One cut at a time; consumers and the configuration change under it. Taken before
+  // wake_mu_ and the registry mutex when more than one is held.
+  Mutex control_mu_;
+  std::vector<Consumer> consumers_ ABSL_GUARDED_BY(control_mu_);
+  BufferConfig config_ ABSL_GUARDED_BY(control_mu_);
+  // The collector thread: started by Activate and joined by Deactivate, both under
+  // control_mu_ except for the join itself, which deactivating_ keeps Activate away from.
+  std::thread thread_;
+  // Deactivate lets go of control_mu_ while it joins the collector thread; meanwhile no
+  // consumer may activate tracing again (deactivated_cv_ announces the end).
+  bool deactivating_ ABSL_GUARDED_BY(control_mu_) = false;
+  CondVar deactivated_cv_;  // waited on with control_mu_
+
+  // The collector thread's wake-ups and start-up. Taken briefly, never while waiting for
+  // another lock.
+  Mutex wake_mu_;
+  CondVar cv_;  // waited on with wake_mu_
+  bool stop_ ABSL_GUARDED_BY(wake_mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(wake_mu_) = false;
+  bool started_ ABSL_GUARDED_BY(wake_mu_) = false;  // the collector thread runs its loop
+
+  uint32_t last_gen_number_ ABSL_GUARDED_BY(control_mu_) = 0;
+  uint32_t cur_gen_ ABSL_GUARDED_BY(control_mu_) = 0;
+  uint64_t gen_seq_ ABSL_GUARDED_BY(control_mu_) = 0;  // written in generation headers
+  int64_t gen_begin_ns_ ABSL_GUARDED_BY(control_mu_) = 0;
+  // Buffers of the next generation, drained early.
+  std::vector<Buffer*> carry_ ABSL_GUARDED_BY(control_mu_);
+  TaskStates states_ ABSL_GUARDED_BY(control_mu_);  // state at generation start
+  SymbolCache symbols_ ABSL_GUARDED_BY(control_mu_);
+  // Reused by every cut, so a steady trace allocates (and faults in) nothing per generation.
+  BatchScanner scanner_ ABSL_GUARDED_BY(control_mu_);
+  ScanResult scan_ ABSL_GUARDED_BY(control_mu_);
+  std::string raw_ ABSL_GUARDED_BY(control_mu_);
+  std::string compressed_ ABSL_GUARDED_BY(control_mu_);
+  format::GenerationBuilder builder_ ABSL_GUARDED_BY(control_mu_){0};
+  MappingCache mappings_ ABSL_GUARDED_BY(control_mu_);
 };
 
 Collector& TheCollector();

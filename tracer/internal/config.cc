@@ -1,21 +1,15 @@
-// SetBufferConfig's checks.
+// SetBufferConfig: the configuration the next activation uses, and its checks.
 
 #include "tracer/internal/config.h"
-
-#include <mutex>
 
 #include "tracer/internal/collector_impl.h"
 #include "tracer/internal/runtime.h"
 
 namespace tracer::tracer_internal {
 
-BufferConfig g_config;
-BufferConfig g_active_config;
-
-absl::Status SetBufferConfigLocked(const BufferConfig& config) {
-  Collector& col = TheCollector();
-  std::lock_guard<std::mutex> l(col.control_mu_);
-  if (!col.consumers_.empty()) {
+absl::Status Collector::SetConfig(const BufferConfig& config) {
+  MutexLock l(control_mu_);
+  if (!consumers_.empty()) {
     return absl::FailedPreconditionError("buffer config cannot change while tracing");
   }
   if (config.buffer_bytes < (8 << 10) || config.buffer_bytes > (64 << 20)) {
@@ -27,14 +21,19 @@ absl::Status SetBufferConfigLocked(const BufferConfig& config) {
   if (config.pool_bytes > kMaxPoolBytes) {  // a generation must fit the format's 1 GiB payload
     return absl::InvalidArgumentError("pool_bytes must be at most 512 MiB");
   }
-  g_config = config;
+  config_ = config;
   return absl::OkStatus();
 }
 
-BufferConfig GetBufferConfigLocked() {
-  Collector& col = TheCollector();
-  std::lock_guard<std::mutex> l(col.control_mu_);
-  return g_config;
+BufferConfig Collector::config() {
+  MutexLock l(control_mu_);
+  return config_;
 }
+
+// runtime.h's names: each takes the control mutex itself.
+absl::Status SetBufferConfigLocked(const BufferConfig& config) {
+  return TheCollector().SetConfig(config);
+}
+BufferConfig GetBufferConfigLocked() { return TheCollector().config(); }
 
 }  // namespace tracer::tracer_internal

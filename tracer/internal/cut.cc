@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +29,8 @@ namespace tracer::tracer_internal {
 
 void WaitEven(ThreadState& ts) {
   for (int spins = 0;; ++spins) {
+    // Acquire: pairs with the release store of the even seq that ends a write section
+    // (EmitEnabled, OnThreadExit), so the section's writes are seen.
     if ((ts.seq.load(std::memory_order_acquire) & 1) == 0) return;
     if (spins < 1000) {
       _mm_pause();
@@ -50,13 +51,15 @@ void TakeThreadBuffers(uint32_t old_gen, CutBatches& out) {
   std::vector<format::ThreadInfo>& threads = out.threads;
   std::vector<format::LossRecord>& losses = out.losses;
   {
-    std::lock_guard<std::mutex> l(g_registry_mu);
+    MutexLock l(g_registry_mu);
     for (ThreadState* ts = g_threads; ts != nullptr; ts = ts->next) {
       WaitEven(*ts);
+      // Acquire: pairs with EmitSlow's release store of `current` (the header it wrote).
       Buffer* b = ts->current.load(std::memory_order_acquire);
       bool taken = false;
       if (b != nullptr && b->gen == old_gen) {
         uint32_t len = static_cast<uint32_t>(ts->pos.load(std::memory_order_relaxed) - b->data);
+        // acq_rel, as HandOverCurrent's exchange it races with: the winner owns the buffer.
         if (ts->current.compare_exchange_strong(b, nullptr, std::memory_order_acq_rel)) {
           b->len = len;
           batches.push_back(b);
@@ -77,6 +80,7 @@ void TakeThreadBuffers(uint32_t old_gen, CutBatches& out) {
                           ts->lost_first_tick.load(std::memory_order_relaxed),
                           ts->lost_last_tick.load(std::memory_order_relaxed)});
         ts->lost_reported = total;
+        // Release: pairs with RecordLoss's acquire load (a new run starts after this one).
         ts->lost_ack.store(total, std::memory_order_release);
       }
     }
@@ -114,6 +118,8 @@ uint32_t Collector::SwitchGeneration(bool final) {
     } while (last_gen_number_ == 0);
     next = last_gen_number_;
   }
+  // seq_cst, then the barrier: thread_state.h, steps 1-2 (under TSan, with the threads'
+  // seq_cst odd store and g_gen load, Dekker's pattern).
   g_gen.store(next, std::memory_order_seq_cst);
   Membarrier();
   cur_gen_ = next;
@@ -128,8 +134,10 @@ void Collector::AddTables(const format::ClockSnapshot& clock, int64_t end_ns,
   gb.Reset(gen_seq_++);
   gb.SetClock(clock);
   gb.SetTimeSpan(gen_begin_ns_, end_ns);
+  // Through a pointer: the analysis does not know that the lambda runs under control_mu_.
+  format::GenerationBuilder* const builder = &builder_;
   states_.tasks().ForEach([&](const format::TaskState& t) {
-    gb.AddTask(t);
+    builder->AddTask(t);
     if (t.name) strings.insert(t.name);
     if (t.labels) labels.insert(t.labels);
   });

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "format/generation.h"
+#include "tracer/internal/thread_registry.h"
 #include "tracer/internal/thread_state.h"
 
 namespace tracer::tracer_internal {
@@ -26,7 +28,7 @@ void WaitEven(ThreadState& ts);
 // Step 3: for each registered thread, waits for its write section, takes its buffer if it is
 // of `old_gen` (compare-exchange of `current`), and notes its name and unreported losses;
 // then the threads that exited since the last cut. Takes the registry mutex.
-void TakeThreadBuffers(uint32_t old_gen, CutBatches& out);
+void TakeThreadBuffers(uint32_t old_gen, CutBatches& out) ABSL_LOCKS_EXCLUDED(g_registry_mu);
 
 // Step 4: everything queued so far. Buffers of `old_gen` (queued, or carried from the last
 // cut) go to `batches`; those of the new generation are carried in `carry` to the next cut.

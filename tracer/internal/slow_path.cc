@@ -38,6 +38,8 @@ void Finalize(ThreadState& ts, Buffer* b) {
 }  // namespace
 
 void HandOverCurrent(ThreadState& ts) {
+  // acq_rel, as the cut's compare-exchange of `current` (TakeThreadBuffers) it races with:
+  // whichever of the two gets the buffer owns it.
   if (Buffer* old = ts.current.exchange(nullptr, std::memory_order_acq_rel); old != nullptr) {
     Finalize(ts, old);
     g_flush->enqueue(*static_cast<moodycamel::ProducerToken*>(ts.producer_token), old);
@@ -49,6 +51,8 @@ void HandOverCurrent(ThreadState& ts) {
 
 void RecordLoss(ThreadState& ts, uint64_t now) {
   const uint64_t total = ts.lost_total.load(std::memory_order_relaxed);
+  // Acquire: pairs with the cut's release store of lost_ack (TakeThreadBuffers), after it
+  // read the run's first and last ticks.
   if (total == ts.lost_ack.load(std::memory_order_acquire)) {
     ts.lost_first_tick.store(now, std::memory_order_relaxed);  // a new unreported run
   }
@@ -114,6 +118,8 @@ void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
     InitOnce();
     Register(ts);
   }
+  // Acquire: pairs with Activate's seq_cst store that turns tracing on after the pool is
+  // carved, so the free lists are seen set up.
   const uint32_t gen = g_gen.load(std::memory_order_acquire);
   if (gen == 0) return;  // tracing ended meanwhile
   const uint64_t need = kMaxFixedEventBytes + nbytes;
@@ -137,7 +143,8 @@ void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
     ts.end = b->data + b->capacity;
     ts.last_tick = now;
     ts.gen = gen;
-    ts.current.store(b, std::memory_order_release);  // publishes the header to the collector
+    // Release: publishes the header to the cut's acquire load of `current`.
+    ts.current.store(b, std::memory_order_release);
   }
   if (now < ts.last_tick) now = ts.last_tick;
   char* p = ts.pos.load(std::memory_order_relaxed);

@@ -2,9 +2,6 @@
 
 #include "tracer/internal/stats.h"
 
-#include <mutex>
-
-#include "tracer/internal/buffer_pool.h"
 #include "tracer/internal/collector_impl.h"
 #include "tracer/internal/ids.h"
 #include "tracer/internal/runtime.h"
@@ -26,18 +23,15 @@ TracerStats GetStats() {
   s.events_sealed = g_events_sealed.load(std::memory_order_relaxed);
   s.seal_cpu_ns = g_seal_cpu_ns.load(std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> l(g_registry_mu);
+    MutexLock l(g_registry_mu);
     s.threads_registered = g_threads_registered;
   }
   s.strings_dropped = Strings().misses();
   s.stacks_dropped = Stacks().misses();
-  {
-    Collector& col = TheCollector();
-    std::lock_guard<std::mutex> l(col.control_mu_);  // the pool lives while consumers do
-    if (g_large.free != nullptr && !col.consumers_.empty()) {
-      s.pool_bytes = g_pool_bytes;
-      s.pool_bytes_free = g_pool_bytes - PoolBytesInUse();
-    }
+  size_t pool_bytes = 0, pool_free = 0;
+  if (TheCollector().PoolStats(pool_bytes, pool_free)) {
+    s.pool_bytes = pool_bytes;
+    s.pool_bytes_free = pool_free;
   }
   return s;
 }

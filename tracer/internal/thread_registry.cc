@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 
 #include <concurrentqueue/concurrentqueue.h>
 
@@ -24,7 +25,7 @@ pthread_key_t g_exit_key;
 
 }  // namespace
 
-std::mutex g_registry_mu;
+Mutex g_registry_mu;
 ThreadState* g_threads = nullptr;
 std::vector<ExitedThread>* g_exited = new std::vector<ExitedThread>;
 uint64_t g_threads_registered = 0;
@@ -48,7 +49,7 @@ bool Register(ThreadState& ts) {
   ts.name.store(Strings().Intern(name), std::memory_order_relaxed);
   ts.producer_token = new moodycamel::ProducerToken(*g_flush);
   pthread_setspecific(g_exit_key, &ts);
-  std::lock_guard<std::mutex> l(g_registry_mu);
+  MutexLock l(g_registry_mu);
   ts.next = g_threads;
   ts.prev = nullptr;
   if (g_threads != nullptr) g_threads->prev = &ts;
@@ -67,10 +68,10 @@ void OnThreadExit(void* arg) {
   ts.seq.store(s + 1, kOddOrder);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   HandOverCurrent(ts);
-  ts.seq.store(s + 2, std::memory_order_release);
+  ts.seq.store(s + 2, std::memory_order_release);  // pairs with WaitEven's acquire load
   delete static_cast<moodycamel::ProducerToken*>(ts.producer_token);  // items stay queued
   ts.producer_token = nullptr;
-  std::lock_guard<std::mutex> l(g_registry_mu);
+  MutexLock l(g_registry_mu);
   if (ts.prev != nullptr) ts.prev->next = ts.next; else g_threads = ts.next;
   if (ts.next != nullptr) ts.next->prev = ts.prev;
   ts.next = ts.prev = nullptr;

@@ -7,17 +7,19 @@
 #include <pthread.h>
 
 #include <cstdint>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "tracer/internal/mutex.h"
 #include "tracer/internal/thread_state.h"
 
 namespace tracer::tracer_internal {
 
 // Guards the thread registry (the list of ThreadStates) and the exited-thread list. Taken by
 // threads at registration and exit, and by the collector during a cut. Never on a hot path.
-extern std::mutex g_registry_mu;
-extern ThreadState* g_threads;  // intrusive list, guarded by g_registry_mu
+// Also guards each ThreadState's next, prev and lost_reported (thread_state.h).
+extern Mutex g_registry_mu;
+extern ThreadState* g_threads ABSL_GUARDED_BY(g_registry_mu);  // intrusive list
 
 // A thread that exited since the last cut: the cut lists it and reports its last losses.
 struct ExitedThread {
@@ -26,19 +28,19 @@ struct ExitedThread {
   uint64_t lost;  // losses not yet reported
   uint64_t lost_first, lost_last;
 };
-extern std::vector<ExitedThread>* g_exited;  // guarded by g_registry_mu
-extern uint64_t g_threads_registered;        // guarded by g_registry_mu
+extern std::vector<ExitedThread>* g_exited ABSL_PT_GUARDED_BY(g_registry_mu);
+extern uint64_t g_threads_registered ABSL_GUARDED_BY(g_registry_mu);
 
 // The runtime's one-time set-up (clock, thread-exit key, membarrier, flush queue, tables).
 // Called by the first event of any thread and by Activate.
 void InitOnce();
 
 // Adds the calling thread's `ts` to the registry. REQUIRES: InitOnce done; `ts` is t_state.
-bool Register(ThreadState& ts);
+bool Register(ThreadState& ts) ABSL_LOCKS_EXCLUDED(g_registry_mu);
 
 // The thread-exit destructor of a registered thread: records ThreadStop, hands its buffer
 // over and moves it to the exited list.
-void OnThreadExit(void* arg);
+void OnThreadExit(void* arg) ABSL_LOCKS_EXCLUDED(g_registry_mu);
 
 }  // namespace tracer::tracer_internal
 
