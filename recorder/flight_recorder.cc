@@ -18,7 +18,17 @@ namespace tracer {
 
 namespace {
 constexpr size_t kMinMaxBytes = 1 << 20;
-constexpr size_t kIndexEntries = 1 << 12;
+// The ring's index: an entry (48 bytes) per retained generation, sized from the ring (one per
+// KiB, 64 to 4096) and counted inside max_bytes. A generation is at least a few hundred bytes
+// and the collector seals one per period (a tenth of min_age) or per half pool, so the index
+// fills first only when many tiny generations are sealed within min_age (a WriteTo every few
+// ms, or a capture with a 1 ms period alongside): then the oldest is evicted early, counted in
+// RecorderStats::generations_evicted_by_index (the dump's shortfall shows the window lost).
+constexpr size_t kMinIndexEntries = 64;
+constexpr size_t kMaxIndexEntries = 4096;
+size_t IndexEntriesFor(size_t ring_bytes) {
+  return std::clamp<size_t>(ring_bytes >> 10, kMinIndexEntries, kMaxIndexEntries);
+}
 std::atomic<bool> g_recorder_running{false};
 // The running recorder, for the fork() child handler (which resets it). Written under the
 // recorder's dump_mu_ in Start/Stop; read by the child handler, single-threaded.
@@ -80,7 +90,7 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
   };
 
   Ring(const FlightRecorderConfig& config, size_t bytes)
-      : config_(config), bytes_(bytes), index_(kIndexEntries) {
+      : config_(config), bytes_(bytes), entries_(IndexEntriesFor(bytes)), index_(entries_) {
     void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     slab_ = p == MAP_FAILED ? nullptr : static_cast<char*>(p);
   }
@@ -97,21 +107,22 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
       return;
     }
     // Make room: evict oldest first, but never what a dump is still sending.
-    while (bytes_ - (head() - tail()) < bytes.size() || last() - first() == kIndexEntries) {
+    while (bytes_ - (head() - tail()) < bytes.size() || last() - first() == entries_) {
       cv_.wait(l, [&] { return pin_ == kNoPin || pin_ > first(); });
+      if (bytes_ - (head() - tail()) >= bytes.size()) ++evicted_by_index_;
       EvictOldest();
     }
     const uint64_t pos = head();
     CopyIn(pos, bytes);
-    Entry& e = index_[last() % kIndexEntries];
+    Entry& e = index_[last() % entries_];
     e = {pos, static_cast<uint32_t>(bytes.size()), gen.seq, gen.begin_ns, gen.end_ns,
          gen.events_lost};
     head_.store(pos + bytes.size(), std::memory_order_release);
     last_.store(last() + 1, std::memory_order_release);
     // Age: drop the oldest while the rest still covers min_age.
     while (last() - first() >= 2 && (pin_ == kNoPin || pin_ > first())) {
-      const Entry& second = index_[(first() + 1) % kIndexEntries];
-      const int64_t newest_end = index_[(last() - 1) % kIndexEntries].end_ns;
+      const Entry& second = index_[(first() + 1) % entries_];
+      const int64_t newest_end = index_[(last() - 1) % entries_].end_ns;
       if (newest_end - second.begin_ns < absl::ToInt64Nanoseconds(config_.min_age)) break;
       EvictOldest();
     }
@@ -125,7 +136,7 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
     {
       std::lock_guard<std::mutex> l(mu_);
       pin_ = first_pinned = first();
-      for (uint64_t i = first(); i < last(); ++i) entries.push_back(index_[i % kIndexEntries]);
+      for (uint64_t i = first(); i < last(); ++i) entries.push_back(index_[i % entries_]);
     }
     uint64_t written = 0;
     std::string header;
@@ -177,9 +188,10 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
     s.bytes_retained = head() - tail();
     s.generations_evicted = evicted_;
     s.generations_too_large = too_large_;
+    s.generations_evicted_by_index = evicted_by_index_;
     if (last() > first()) {
-      s.window = absl::Nanoseconds(index_[(last() - 1) % kIndexEntries].end_ns -
-                                   index_[first() % kIndexEntries].begin_ns);
+      s.window = absl::Nanoseconds(index_[(last() - 1) % entries_].end_ns -
+                                   index_[first() % entries_].begin_ns);
     }
     s.ring_bytes = bytes_;
     return s;
@@ -193,7 +205,7 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
   uint64_t last() const { return last_.load(std::memory_order_relaxed); }
 
   void EvictOldest() {
-    const Entry& e = index_[first() % kIndexEntries];
+    const Entry& e = index_[first() % entries_];
     tail_.store(e.pos + e.len, std::memory_order_release);
     first_.store(first() + 1, std::memory_order_release);
     ++evicted_;
@@ -209,13 +221,15 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
   const FlightRecorderConfig config_;
   const size_t bytes_;
   char* slab_ = nullptr;
-  std::vector<Entry> index_;  // fixed size; slots [first_, last_) mod size are live
+  const size_t entries_;
+  std::vector<Entry> index_;  // entries_ slots; [first_, last_) mod entries_ are live
   mutable std::mutex mu_;     // guards the index and pin_ (the collector and dumps)
   std::condition_variable cv_;
   std::atomic<uint64_t> head_{0}, tail_{0}, first_{0}, last_{0};
   uint64_t pin_ = kNoPin;     // index of the oldest entry a dump still needs
   uint64_t evicted_ = 0;
   uint64_t too_large_ = 0;
+  uint64_t evicted_by_index_ = 0;
 };
 
 FlightRecorder::FlightRecorder(const FlightRecorderConfig& config) : config_(config) {}
@@ -232,6 +246,7 @@ absl::Duration GenerationPeriodFor(absl::Duration min_age) {
 
 absl::Status FlightRecorder::Start() {
   if (t_dumping != nullptr || tracer_internal::InsideDelivery()) return ReentryError("Start");
+  tracer_internal::TracerCallScope call;
   std::lock_guard<std::mutex> l(dump_mu_);
   if (ring_ != nullptr) return absl::FailedPreconditionError("flight recorder already running");
   if (config_.max_bytes < kMinMaxBytes) {
@@ -245,16 +260,17 @@ absl::Status FlightRecorder::Start() {
     return absl::FailedPreconditionError("another flight recorder is running");
   }
   // Everything the recorder makes the process hold comes out of max_bytes (DESIGN.md,
-  // "Memory"): the buffer pool (a sixteenth, unless a capture already runs and owns the pool),
-  // the collector's copies while it seals a generation (the batches gathered, and the encoded
-  // generation; a third copy with lz4: each at most a pool's worth plus tables), and the ring.
-  size_t pool = std::min<size_t>(config_.max_bytes / 16, size_t{512} << 20);  // the pool's cap
-  BufferConfig bc = GetBufferConfig();
-  bc.pool_bytes = pool;
-  bc.buffer_bytes = std::clamp<size_t>(pool / 16, 8 << 10, 64 << 10);
-  const bool configured = SetBufferConfig(bc).ok();  // fails if a capture runs: its pool
+  // "Memory"): its buffer pool (a sixteenth), the collector's copies while it seals a
+  // generation (the batches gathered, and the encoded generation; a third copy with lz4: each
+  // at most a pool's worth plus tables), and the ring. The pool is the recorder's own
+  // (ConsumerOptions), never the user's BufferConfig; while a StartTrace capture runs, the
+  // capture's larger pool is used instead, and is the capture's cost.
+  const size_t pool = std::min<size_t>(config_.max_bytes / 16, size_t{512} << 20);
+  const size_t buffer = std::clamp<size_t>(pool / 16, 8 << 10, 64 << 10);
   const size_t sealing = pool * (config_.compress ? 3 : 2);
-  const size_t ring_bytes = config_.max_bytes - sealing - (configured ? pool : 0);
+  // The ring's index comes out of max_bytes too (an entry per KiB of ring: about 5%).
+  const size_t rest = config_.max_bytes - sealing - pool;
+  const size_t ring_bytes = rest - IndexEntriesFor(rest) * sizeof(Ring::Entry);
   auto ring = std::make_unique<Ring>(config_, ring_bytes);
   if (!ring->ok()) {
     g_recorder_running = false;
@@ -263,13 +279,15 @@ absl::Status FlightRecorder::Start() {
   tracer_internal::ConsumerOptions co;
   co.period = GenerationPeriodFor(config_.min_age);
   co.compressed = config_.compress;
+  co.pool_bytes = pool;
+  co.buffer_bytes = buffer;
   if (absl::Status s = tracer_internal::AddConsumer(ring.get(), co); !s.ok()) {
     g_recorder_running = false;
     return s;
   }
   {
     std::lock_guard<std::mutex> s(state_mu_);
-    pool_bytes_ = configured ? pool : 0;
+    pool_bytes_ = pool;
     ring_ = std::move(ring);
   }
   running_.store(true, std::memory_order_relaxed);
@@ -279,6 +297,7 @@ absl::Status FlightRecorder::Start() {
 
 absl::Status FlightRecorder::Stop() {
   if (t_dumping != nullptr || tracer_internal::InsideDelivery()) return ReentryError("Stop");
+  tracer_internal::TracerCallScope call;
   std::lock_guard<std::mutex> l(dump_mu_);  // a dump in progress finishes first
   if (ring_ == nullptr) return absl::FailedPreconditionError("flight recorder is not running");
   absl::Status s = tracer_internal::RemoveConsumer(ring_.get());
@@ -295,6 +314,7 @@ absl::Status FlightRecorder::Stop() {
 
 absl::StatusOr<uint64_t> FlightRecorder::WriteTo(Sink& sink, DumpStats* stats) {
   if (t_dumping != nullptr || tracer_internal::InsideDelivery()) return ReentryError("WriteTo");
+  tracer_internal::TracerCallScope call;
   std::lock_guard<std::mutex> l(dump_mu_);
   if (ring_ == nullptr) {
     return absl::FailedPreconditionError("flight recorder is not running (call Start first)");

@@ -57,6 +57,9 @@ struct RecorderStats {
   uint64_t bytes_retained = 0;
   uint64_t generations_evicted = 0;     // oldest-first, by age or by bytes
   uint64_t generations_too_large = 0;   // larger than the ring: dropped whole (counted)
+  // Of generations_evicted: evicted before min_age because the ring's index was full (more
+  // generations within min_age than it has entries; recorder/DESIGN.md, "Memory").
+  uint64_t generations_evicted_by_index = 0;
   absl::Duration window;                // span of the retained generations
   absl::Duration generation_period;
   size_t ring_bytes = 0;

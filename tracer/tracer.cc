@@ -2,11 +2,14 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <memory>
+#include <new>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "format/trace_writer.h"
 #include "tracer/internal/collector.h"
 #include "tracer/internal/runtime.h"
@@ -59,25 +62,51 @@ class CaptureWriter final : public tracer_internal::GenerationConsumer {
 
 std::mutex g_capture_mu;
 std::unique_ptr<CaptureWriter> g_capture;  // guarded by g_capture_mu
+std::atomic<bool> g_capturing{false};      // g_capture != nullptr (relaxed: a status read)
+
+absl::Status StopLocked() {
+  absl::Status s = tracer_internal::RemoveConsumer(g_capture.get());
+  absl::Status w = g_capture->Finish();
+  g_capture.reset();
+  g_capturing.store(false, std::memory_order_relaxed);
+  return s.ok() ? w : s;
+}
 
 void StopAtExit() {
-  // exit() runs no thread-exit destructors for the main thread: seal what is buffered.
-  (void)StopTrace();
+  tracer_internal::TracerCallScope call;
+  // exit() runs no thread-exit destructors for the main thread: seal what is buffered. exit()
+  // may run from a signal handler that interrupted StartTrace or StopTrace on this thread
+  // (holding g_capture_mu): give up after a bounded wait rather than hang the exit.
+  const absl::Time deadline = absl::Now() + absl::Seconds(1);
+  while (!g_capture_mu.try_lock()) {
+    if (absl::Now() > deadline) return;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  std::lock_guard<std::mutex> l(g_capture_mu, std::adopt_lock);
+  if (g_capture != nullptr && !tracer_internal::InsideDelivery()) (void)StopLocked();
 }
 
-// fork(): the child inherits no capture (its collector thread does not exist there).
-void CaptureForkPrepare() { g_capture_mu.lock(); }
-void CaptureForkParent() { g_capture_mu.unlock(); }
+// fork(): the child inherits no capture (its collector thread does not exist there). No lock
+// is taken around fork(): a StopTrace in progress holds g_capture_mu across its sink's I/O,
+// and fork() must not wait for that. The child makes the lock afresh.
 void CaptureForkChild() {
   (void)g_capture.release();  // owned by the parent's capture; leaked in the child
-  g_capture_mu.unlock();
+  g_capturing.store(false, std::memory_order_relaxed);
+  new (&g_capture_mu) std::mutex();
 }
 [[maybe_unused]] const bool kCaptureAtfork = [] {
-  tracer_internal::SetOuterForkHooks({CaptureForkPrepare, CaptureForkParent, CaptureForkChild});
+  tracer_internal::SetOuterForkHooks({nullptr, nullptr, CaptureForkChild});
   return true;
 }();
 
+absl::Status InsideSinkError(const char* what) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      what, " called from inside a Sink while it receives a generation (it would deadlock)"));
+}
+
 absl::Status Start(Sink* sink, std::unique_ptr<Sink> owned, const TraceOptions& options) {
+  if (tracer_internal::InsideDelivery()) return InsideSinkError("StartTrace");
+  tracer_internal::TracerCallScope call;
   std::lock_guard<std::mutex> l(g_capture_mu);
   if (g_capture != nullptr) return absl::FailedPreconditionError("a trace capture is already running");
   if (options.generation_period < absl::Milliseconds(1)) {
@@ -89,6 +118,7 @@ absl::Status Start(Sink* sink, std::unique_ptr<Sink> owned, const TraceOptions& 
   co.compressed = options.compress;
   if (absl::Status s = tracer_internal::AddConsumer(writer.get(), co); !s.ok()) return s;
   g_capture = std::move(writer);
+  g_capturing.store(true, std::memory_order_relaxed);
   static const bool registered = [] { return std::atexit(StopAtExit) == 0; }();
   (void)registered;
   return absl::OkStatus();
@@ -119,18 +149,14 @@ absl::Status StartTrace(int fd, const TraceOptions& options) {
 }
 
 absl::Status StopTrace() {
+  if (tracer_internal::InsideDelivery()) return InsideSinkError("StopTrace");
+  tracer_internal::TracerCallScope call;
   std::lock_guard<std::mutex> l(g_capture_mu);
   if (g_capture == nullptr) return absl::FailedPreconditionError("no trace capture is running");
-  absl::Status s = tracer_internal::RemoveConsumer(g_capture.get());
-  absl::Status w = g_capture->Finish();
-  g_capture.reset();
-  return s.ok() ? w : s;
+  return StopLocked();
 }
 
-bool IsTracing() {
-  std::lock_guard<std::mutex> l(g_capture_mu);
-  return g_capture != nullptr;
-}
+bool IsTracing() { return g_capturing.load(std::memory_order_relaxed); }
 
 Name::Name(absl::string_view s) : id_(tracer_internal::InternString(s)) {}
 absl::string_view Name::str() const { return tracer_internal::StringById(id_); }

@@ -201,8 +201,13 @@ void Log(absl::string_view category, absl::string_view message);  // current tas
 void SetThreadName(absl::string_view name);
 
 // Counters of what the runtime dropped since the process started (for tests and /debug).
+// Lock-free: safe from a Sink, a metrics thread or a signal handler; never waits for a cut or
+// a dump in progress.
 struct TracerStats {
-  uint64_t events_lost = 0;      // pool exhausted
+  uint64_t events_lost = 0;      // every drop: pool exhausted, inside a signal handler, ...
+  // Of those: emitted by a signal handler that interrupted its thread's own event write (the
+  // event cannot be written there; it is counted in the trace's loss records too).
+  uint64_t events_lost_in_signal_handlers = 0;
   uint64_t generations = 0;      // sealed
   uint64_t threads_registered = 0;
   uint64_t strings_dropped = 0;  // intern table full (id 0 recorded instead)
@@ -212,6 +217,10 @@ struct TracerStats {
   // once than it has room for (BufferConfig), and events are about to be dropped.
   uint64_t pool_bytes = 0;
   uint64_t pool_bytes_free = 0;  // approximate
+  // Pool bytes never freed because a thread still held one of their buffers when tracing
+  // stopped (it was inside an event write the stop could not wait for: a signal handler that
+  // stopped tracing, or a thread stuck for longer than the stop's bound).
+  uint64_t pool_bytes_leaked = 0;
   // The collector's own cost, beyond the hot path: events in the generations it sealed, and
   // the CPU time (its thread's) it spent sealing them (scan, task states, tables, encoding;
   // not the consumers' writes). seal_cpu_ns / events_sealed is the per-event cost.

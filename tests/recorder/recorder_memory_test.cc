@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -116,6 +117,9 @@ int FloodChild(Flood kind, size_t max_bytes, int report_fd) {
   }
   FlightRecorder fr({.min_age = absl::Seconds(30), .max_bytes = max_bytes});
   const size_t before_kb = StatusKb("VmRSS:");
+  // A forked child maps shared-library pages back in as it runs code (fork copies no page
+  // tables of file mappings): that is file-backed RSS, not memory the recorder holds.
+  const size_t file_before_kb = StatusKb("RssFile:");
   if (!ResetPeak()) return 90;
   if (!fr.Start().ok()) return 91;
   std::atomic<bool> stop{false};
@@ -140,8 +144,9 @@ int FloodChild(Flood kind, size_t max_bytes, int report_fd) {
   stop = true;
   for (auto& t : threads) t.join();
   const size_t peak_kb = StatusKb("VmHWM:");
+  const size_t file_growth_kb = StatusKb("RssFile:") - std::min(StatusKb("RssFile:"), file_before_kb);
   FloodResult r;
-  r.growth_kb = peak_kb > before_kb ? peak_kb - before_kb : 0;
+  r.growth_kb = peak_kb > before_kb + file_growth_kb ? peak_kb - before_kb - file_growth_kb : 0;
   r.evicted = fr.Stats().generations_evicted;
   if (!fr.Stop().ok()) return 93;
   if (write(report_fd, &r, sizeof(r)) != sizeof(r)) return 94;

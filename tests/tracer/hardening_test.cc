@@ -69,6 +69,12 @@ ChildResult SignalATracingChild(HandlerKind kind, int run) {
   const pid_t pid = fork();
   if (pid == 0) {
     close(ready[0]);
+    // An 8 MiB pool: the stop at exit seals what is buffered, and sealing a full default pool
+    // (32 MiB of events, flat out) takes most of a second on a loaded 2-core machine; the
+    // defect under test is a hang, not the sealing rate.
+    BufferConfig bc;
+    bc.pool_bytes = 8 << 20;
+    if (!SetBufferConfig(bc).ok()) _exit(13);
     const int devnull = open("/dev/null", O_WRONLY);
     if (kind == HandlerKind::kWriteTo) {
       static FlightRecorder fr({.min_age = absl::Milliseconds(50), .max_bytes = 4 << 20});

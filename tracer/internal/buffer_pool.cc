@@ -173,6 +173,7 @@ PoolFigures PoolStats() {
   if (const Pool* p = g_pool.load(std::memory_order_seq_cst); p != nullptr) {
     f.bytes = p->bytes;
     f.free_bytes = p->bytes - p->BytesInUse();
+    f.large_stride = p->large.stride;
   }
   g_pool_readers.fetch_sub(1, std::memory_order_seq_cst);
   return f;

@@ -96,6 +96,7 @@ size_t ReleasePools();
 // thread (a Sink, a signal handler).
 struct PoolFigures {
   size_t bytes = 0, free_bytes = 0;
+  size_t large_stride = 0;  // bytes per large buffer, header included
 };
 PoolFigures PoolStats();
 

@@ -4,21 +4,77 @@
 #include "tracer/internal/collector.h"
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
+
 #include "tracer/internal/buffer_pool.h"
 #include "tracer/internal/clock.h"
 #include "tracer/internal/collector_impl.h"
+#include "tracer/internal/stats.h"
 #include "tracer/internal/thread_registry.h"
 
 namespace tracer::tracer_internal {
 
-Collector& TheCollector() {
+namespace {
+// A generation is being delivered to consumers on this thread (InsideDelivery).
+thread_local bool t_delivering = false;
+
+absl::Status InsideDeliveryError(const char* what) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      what, " called from inside a Sink or consumer while it receives a generation (the "
+      "collector is delivering on this thread: it would deadlock)"));
+}
+}  // namespace
+
+bool InsideDelivery() { return t_delivering; }
+
+TracerCallScope::TracerCallScope() {
+  ThreadState& ts = t_state;
+  ts.in_api.store(ts.in_api.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+TracerCallScope::~TracerCallScope() {
+  ThreadState& ts = t_state;
+  ts.in_api.store(ts.in_api.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+DeliveryScope::DeliveryScope() : was_(t_delivering) { t_delivering = true; }
+DeliveryScope::~DeliveryScope() { t_delivering = was_; }
+
+Collector*& CollectorSlot() {
   static Collector* c = new Collector;
-  return *c;
+  return c;
+}
+Collector& TheCollector() { return *CollectorSlot(); }
+
+PoolLayout Collector::LayoutFor(const std::vector<Consumer>& with) const {
+  size_t pool = 0, buffer = 0;
+  bool use_config = with.empty();
+  for (const Consumer& c : with) {
+    if (c.options.pool_bytes == 0) {
+      use_config = true;
+    } else if (c.options.pool_bytes > pool) {
+      pool = c.options.pool_bytes;
+      buffer = c.options.buffer_bytes;
+    }
+  }
+  if (use_config) {
+    pool = config_.pool_bytes;
+    buffer = config_.buffer_bytes;
+  }
+  return LayOutPool(pool, std::max<size_t>(buffer, 8 << 10));
+}
+
+void Collector::UpdatePool() {
+  const Pool* cur = g_pool.load(std::memory_order_relaxed);
+  if (cur != nullptr && cur->layout == want_layout_) return;
+  absl::StatusOr<Pool*> p = NewPool(want_layout_);
+  if (!p.ok()) return;  // keep tracing with the pool there is
+  InstallPool(*p);
 }
 
 absl::Status Collector::Activate() {
@@ -27,11 +83,9 @@ absl::Status Collector::Activate() {
   const BufferConfig& config = config_;
   g_stacks.store(config.stacks, std::memory_order_relaxed);
   g_region_stacks.store(config.region_stacks, std::memory_order_relaxed);
-  const size_t buffer_bytes = std::max<size_t>(config.buffer_bytes, 8 << 10);
-  if (absl::Status s = CarvePool(LayOutPool(config.pool_bytes, buffer_bytes));
-      !s.ok()) {
-    return s;
-  }
+  absl::StatusOr<Pool*> pool = NewPool(want_layout_);
+  if (!pool.ok()) return pool.status();
+  InstallPool(*pool);
   gen_begin_ns_ = static_cast<int64_t>(MonotonicNs());
   do {
     ++last_gen_number_;
@@ -45,7 +99,19 @@ absl::Status Collector::Activate() {
   }
   // Tracing on. Also a release: pairs with EmitSlow's acquire load (the pool is set up).
   g_gen.store(cur_gen_, std::memory_order_seq_cst);
-  thread_ = std::thread([this] { Loop(); });
+  {
+    // The collector thread takes no asynchronous signal: a process-directed one (SIGTERM,
+    // SIGUSR1, a CPU-time timer) goes to an application thread, never to ours, whose handler
+    // could call back into the tracer while this thread holds the collector's locks. Faults
+    // (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT) stay deliverable for crash handlers.
+    // The new thread inherits the mask; the caller's is restored at once.
+    sigset_t all, old;
+    sigfillset(&all);
+    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT}) sigdelset(&all, sig);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    thread_ = std::thread([this] { Loop(); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
   // Return only once the thread runs our code: a fork() right after activation then never
   // catches it inside the thread start-up (where a sanitizer's allocator, which has no fork
   // handlers, may hold a lock the child would inherit locked).
@@ -80,9 +146,12 @@ void Collector::Loop() {
       MutexLock cl(control_mu_);
       period = std::min(Period(), absl::Seconds(60));
     }
-    // In units of large buffers (the small class counts by its bytes).
-    const size_t pool_units = g_pool_bytes / g_large.stride;
-    const absl::Duration poll = PoolPollInterval(pool_units, g_large.stride, rate);
+    // In units of large buffers (the small class counts by its bytes). The pool may change at
+    // any cut: its figures are read afresh each time.
+    PoolFigures pf = PoolStats();
+    const size_t stride = std::max<size_t>(pf.large_stride, 1);
+    const size_t pool_units = pf.bytes / stride;
+    const absl::Duration poll = PoolPollInterval(pool_units, pf.large_stride, rate);
     const absl::Duration wait = std::min(period - (absl::Now() - last_cut), poll);
     {
       const auto deadline = std::chrono::steady_clock::now() +
@@ -98,7 +167,8 @@ void Collector::Loop() {
       }
     }
     const absl::Time now = absl::Now();
-    const size_t in_use = PoolBytesInUse() / g_large.stride;
+    pf = PoolStats();
+    const size_t in_use = (pf.bytes - pf.free_bytes) / stride;
     const double elapsed_ms = absl::ToDoubleMilliseconds(now - prev_poll);
     if (elapsed_ms > 0) {
       const double sample = in_use > prev_in_use ? (in_use - prev_in_use) / elapsed_ms : 0.0;
@@ -113,7 +183,8 @@ void Collector::Loop() {
     MutexLock cl(control_mu_);
     if (!consumers_.empty() && cur_gen_ != 0) Cut(/*final=*/false);
     last_cut = absl::Now();
-    prev_in_use = PoolBytesInUse() / g_large.stride;
+    pf = PoolStats();
+    prev_in_use = (pf.bytes - pf.free_bytes) / std::max<size_t>(pf.large_stride, 1);
     prev_poll = last_cut;
   }
 }
@@ -128,24 +199,32 @@ void Collector::Deactivate() {
   control_mu_.Unlock();  // the loop may be waiting for it
   if (thread_.joinable()) thread_.join();
   control_mu_.Lock();
-  // Every buffer is back: the final cut took each thread's current one, and no thread
-  // acquires a buffer while g_gen is 0.
-  FreePool();
+  // Every buffer is back, unless the final cut could not take a thread's (it was inside a
+  // write section the cut could not wait for: a signal handler on this thread, or a thread
+  // stuck past the bound): then that pool is leaked rather than freed under the thread.
+  if (const size_t leaked = ReleasePools(); leaked != 0) {
+    g_pool_bytes_leaked.fetch_add(leaked, std::memory_order_relaxed);
+  }
   deactivating_ = false;
   deactivated_cv_.NotifyAll();
 }
 
 absl::Status Collector::AddConsumer(GenerationConsumer* c, const ConsumerOptions& options) {
+  if (InsideDelivery()) return InsideDeliveryError("AddConsumer (StartTrace, FlightRecorder::Start)");
+  TracerCallScope call;
   MutexLock l(control_mu_);
   // The last consumer's removal may be joining the collector thread right now.
   while (deactivating_) deactivated_cv_.Wait(control_mu_);
   for (const Consumer& x : consumers_) {
     if (x.c == c) return absl::FailedPreconditionError("consumer already attached");
   }
+  std::vector<Consumer> with = consumers_;
+  with.push_back({c, options});
+  want_layout_ = LayoutFor(with);
   if (consumers_.empty()) {
     if (absl::Status s = Activate(); !s.ok()) return s;
   } else {
-    Cut(/*final=*/false);  // c's first generation starts now
+    Cut(/*final=*/false);  // c's first generation starts now (in the pool it needs)
   }
   consumers_.push_back({c, options});
   {
@@ -157,11 +236,22 @@ absl::Status Collector::AddConsumer(GenerationConsumer* c, const ConsumerOptions
 }
 
 absl::Status Collector::RemoveConsumer(GenerationConsumer* c) {
+  if (InsideDelivery()) return InsideDeliveryError("RemoveConsumer (StopTrace, FlightRecorder::Stop)");
+  TracerCallScope call;
   MutexLock l(control_mu_);
   auto it = std::find_if(consumers_.begin(), consumers_.end(),
                          [&](const Consumer& x) { return x.c == c; });
   if (it == consumers_.end()) return absl::NotFoundError("consumer not attached");
   const bool last = consumers_.size() == 1;
+  if (!last) {
+    // The next generation runs in the pool the remaining consumers need (a capture's large
+    // pool does not outlive it).
+    std::vector<Consumer> rest;
+    for (const Consumer& x : consumers_) {
+      if (x.c != c) rest.push_back(x);
+    }
+    want_layout_ = LayoutFor(rest);
+  }
   Cut(/*final=*/last);
   consumers_.erase(std::find_if(consumers_.begin(), consumers_.end(),
                                 [&](const Consumer& x) { return x.c == c; }));
@@ -170,18 +260,12 @@ absl::Status Collector::RemoveConsumer(GenerationConsumer* c) {
 }
 
 absl::Status Collector::CutGeneration() {
+  if (InsideDelivery()) return InsideDeliveryError("CutGeneration (FlightRecorder::WriteTo)");
+  TracerCallScope call;
   MutexLock l(control_mu_);
   if (consumers_.empty()) return absl::FailedPreconditionError("tracing is off");
   Cut(/*final=*/false);
   return absl::OkStatus();
-}
-
-bool Collector::PoolStats(size_t& bytes, size_t& free_bytes) {
-  MutexLock l(control_mu_);  // the pool lives while consumers do
-  if (g_large.free == nullptr || consumers_.empty()) return false;
-  bytes = g_pool_bytes;
-  free_bytes = g_pool_bytes - PoolBytesInUse();
-  return true;
 }
 
 absl::Status AddConsumer(GenerationConsumer* c, const ConsumerOptions& options) {

@@ -27,7 +27,8 @@ struct SealedGeneration {
 
 // Receives every generation sealed while it is attached, in order, on the collector thread
 // (or on the thread calling CutGeneration/RemoveConsumer), never two calls at once.
-// OnGeneration must not call back into the collector.
+// OnGeneration (and the Sinks it writes to) may record events and read statistics; the
+// collector's own API called from inside it fails with FailedPrecondition (InsideDelivery).
 class GenerationConsumer {
  public:
   virtual ~GenerationConsumer() = default;
@@ -37,6 +38,27 @@ class GenerationConsumer {
 struct ConsumerOptions {
   absl::Duration period = absl::Seconds(1);  // the collector seals at the smallest period
   bool compressed = false;
+  // The buffer pool this consumer needs; 0: the process's BufferConfig (SetBufferConfig). A
+  // FlightRecorder passes its share of max_bytes. While any consumer uses the BufferConfig,
+  // the pool is the BufferConfig's; otherwise the largest pool asked for. It follows the
+  // consumers: a pool no longer needed is replaced at the next cut (buffer_pool.h).
+  size_t pool_bytes = 0;
+  size_t buffer_bytes = 0;  // with pool_bytes
+};
+
+// True on a thread that is delivering a generation to consumers right now (a Sink of a
+// capture or a dump runs on it): the collector's API, StartTrace/StopTrace and the recorder's
+// Start/Stop/WriteTo fail there instead of deadlocking.
+bool InsideDelivery();
+
+// Marks the calling thread, for its scope, as inside a call that may wait for the collector
+// (ThreadState::in_api). Every entry point that cuts or waits for a cut holds one.
+class TracerCallScope {
+ public:
+  TracerCallScope();
+  ~TracerCallScope();
+  TracerCallScope(const TracerCallScope&) = delete;
+  TracerCallScope& operator=(const TracerCallScope&) = delete;
 };
 
 // Attaches `c` (activating tracing if it is the first). The first generation `c` sees starts
@@ -56,6 +78,7 @@ struct PoolLayout {
   size_t small_count = 0, small_stride = 0;
   size_t large_count = 0, large_stride = 0;
   size_t bytes() const { return small_count * small_stride + large_count * large_stride; }
+  bool operator==(const PoolLayout&) const = default;
 };
 PoolLayout LayOutPool(size_t pool_bytes, size_t buffer_bytes);
 

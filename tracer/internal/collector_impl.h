@@ -43,11 +43,9 @@ class Collector {
   // SetBufferConfig's checks; fails while tracing.
   absl::Status SetConfig(const BufferConfig& config) ABSL_LOCKS_EXCLUDED(control_mu_);
   BufferConfig config() ABSL_LOCKS_EXCLUDED(control_mu_);
-  // The pool's size and free bytes while tracing is on; false (and nothing set) when off.
-  bool PoolStats(size_t& bytes, size_t& free_bytes) ABSL_LOCKS_EXCLUDED(control_mu_);
 
  private:
-  friend struct ForkHandlers;  // fork.cc: holds the locks across fork, resets the child
+  friend struct ForkHandlers;  // fork.cc: the child starts from a fresh collector
 
   // Starts tracing: the pool, the first generation, the collector thread.
   absl::Status Activate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
@@ -69,6 +67,13 @@ class Collector {
   // 1-2: the next generation number (0 if final) is stored in g_gen and made visible to
   // every thread. Returns the generation that ended.
   uint32_t SwitchGeneration(bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // The pool the consumers `with` need (ConsumerOptions::pool_bytes, else config_).
+  PoolLayout LayoutFor(const std::vector<Consumer>& with) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // At a cut that starts a generation: if want_layout_ differs from the pool threads take
+  // from, makes that pool and installs it (the old one retires: buffer_pool.h). A pool that
+  // cannot be had leaves the old one in place.
+  void UpdatePool() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
   // 6: resets builder_ and adds the tables (states at the generation's start, threads,
   // losses, label sets, stacks, mappings, strings) and the batches.
   void AddTables(const format::ClockSnapshot& clock, int64_t end_ns, const CutBatches& in,
@@ -95,6 +100,8 @@ class Collector {
   bool wake_ ABSL_GUARDED_BY(wake_mu_) = false;
   bool started_ ABSL_GUARDED_BY(wake_mu_) = false;  // the collector thread runs its loop
 
+  // The pool the attached consumers need; installed at the next cut (UpdatePool).
+  PoolLayout want_layout_ ABSL_GUARDED_BY(control_mu_);
   uint32_t last_gen_number_ ABSL_GUARDED_BY(control_mu_) = 0;
   uint32_t cur_gen_ ABSL_GUARDED_BY(control_mu_) = 0;
   uint64_t gen_seq_ ABSL_GUARDED_BY(control_mu_) = 0;  // written in generation headers
@@ -113,6 +120,20 @@ class Collector {
 };
 
 Collector& TheCollector();
+// The process's collector; a fork() child replaces it with a fresh one (fork.cc).
+Collector*& CollectorSlot();
+
+// Marks the calling thread as delivering a generation (InsideDelivery) for its scope.
+class DeliveryScope {
+ public:
+  DeliveryScope();
+  ~DeliveryScope();
+  DeliveryScope(const DeliveryScope&) = delete;
+  DeliveryScope& operator=(const DeliveryScope&) = delete;
+
+ private:
+  bool was_;
+};
 
 }  // namespace tracer::tracer_internal
 

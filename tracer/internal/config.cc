@@ -8,6 +8,9 @@
 namespace tracer::tracer_internal {
 
 absl::Status Collector::SetConfig(const BufferConfig& config) {
+  if (InsideDelivery()) {
+    return absl::FailedPreconditionError("SetBufferConfig called from inside a Sink");
+  }
   MutexLock l(control_mu_);
   if (!consumers_.empty()) {
     return absl::FailedPreconditionError("buffer config cannot change while tracing");

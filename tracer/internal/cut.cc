@@ -19,6 +19,7 @@
 #include "tracer/internal/clock.h"
 #include "tracer/internal/collector_impl.h"
 #include "tracer/internal/ids.h"
+#include "tracer/internal/late_losses.h"
 #include "tracer/internal/mappings.h"
 #include "tracer/internal/membarrier.h"
 #include "tracer/internal/stacks.h"
@@ -27,18 +28,63 @@
 
 namespace tracer::tracer_internal {
 
-void WaitEven(ThreadState& ts) {
+bool WaitEven(ThreadState& ts, int64_t deadline_ns) {
   for (int spins = 0;; ++spins) {
     // Acquire: pairs with the release store of the even seq that ends a write section
     // (EmitEnabled, OnThreadExit), so the section's writes are seen.
-    if ((ts.seq.load(std::memory_order_acquire) & 1) == 0) return;
+    if ((ts.seq.load(std::memory_order_acquire) & 1) == 0) return true;
+    // Our own section: a signal handler on this thread interrupted a write and cuts; the
+    // section cannot end while we wait for it. Likewise a thread whose handler waits for the
+    // collector (it called StopTrace, WriteTo, ... from inside its own write).
+    if (&ts == &t_state || ts.in_api.load(std::memory_order_relaxed) != 0) return false;
     if (spins < 1000) {
       _mm_pause();
     } else {
+      if ((spins & 63) == 0 && static_cast<int64_t>(MonotonicNs()) > deadline_ns) return false;
       sched_yield();
     }
   }
 }
+
+uint64_t CountEvents(const Buffer& b, uint32_t len, uint64_t* last_tick) {
+  const ScanInfo* const scan = ScanInfos();
+  const char* p = b.data;
+  const char* const end = b.data + len;
+  uint64_t tick = b.base_tick, n = 0;
+  while (p < end) {
+    const ScanInfo& si = scan[static_cast<uint8_t>(*p)];
+    uint64_t delta = 0, a[format::kMaxEventArgs] = {};
+    p = format_internal::DecodeVarint(p + 1, end, &delta);
+    for (int i = 0; i < si.num_args && p != nullptr; ++i) {
+      p = format_internal::DecodeVarint(p, end, &a[i]);
+    }
+    if (p == nullptr) break;
+    if (si.bytes) p += a[si.num_args - 1];
+    if (p > end) break;
+    tick += delta;
+    ++n;
+  }
+  *last_tick = tick;
+  return n;
+}
+
+namespace {
+
+// A buffer the cut leaves with a thread it could not wait for: its complete events (before
+// pos) are reported lost now, and marked so the late hand-over counts only the rest.
+void CountLeftBehind(ThreadState& ts, Buffer* b, CutBatches& out) {
+  const uint32_t len = static_cast<uint32_t>(ts.pos.load(std::memory_order_relaxed) - b->data);
+  uint64_t last = 0;
+  const uint64_t n = CountEvents(*b, len, &last);
+  const uint64_t already = b->counted;
+  if (n > already) {
+    out.losses.push_back({b->thread, n - already, b->base_tick, last});
+    g_events_lost.fetch_add(n - already, std::memory_order_relaxed);
+    b->counted = static_cast<uint32_t>(n);
+  }
+}
+
+}  // namespace
 
 uint64_t ThreadCpuNs() {
   timespec ts;
@@ -46,23 +92,34 @@ uint64_t ThreadCpuNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-void TakeThreadBuffers(uint32_t old_gen, CutBatches& out) {
+void TakeThreadBuffers(uint32_t old_gen, uint32_t new_gen, CutBatches& out) {
   std::vector<Buffer*>& batches = out.batches;
   std::vector<format::ThreadInfo>& threads = out.threads;
   std::vector<format::LossRecord>& losses = out.losses;
-  {
-    MutexLock l(g_registry_mu);
+  const int64_t deadline = static_cast<int64_t>(MonotonicNs()) + kSectionWaitNs;
+  bool locked = g_registry_mu.TryLock();
+  while (!locked && static_cast<int64_t>(MonotonicNs()) < deadline) {
+    sched_yield();
+    locked = g_registry_mu.TryLock();
+  }
+  if (locked) {
     for (ThreadState* ts = g_threads; ts != nullptr; ts = ts->next) {
-      WaitEven(*ts);
+      const bool waited = WaitEven(*ts, deadline);
       // Acquire: pairs with EmitSlow's release store of `current` (the header it wrote).
       Buffer* b = ts->current.load(std::memory_order_acquire);
       bool taken = false;
-      if (b != nullptr && b->gen == old_gen) {
+      if (!waited) {
+        // Its section stays open: the thread goes on writing into its buffer (or never
+        // returns to it), so the buffer is neither taken nor reused.
+        out.skipped = true;
+        if (b != nullptr) CountLeftBehind(*ts, b, out);
+      } else if (b != nullptr && (b->gen == old_gen || (b->gen != new_gen && b->counted != 0))) {
         uint32_t len = static_cast<uint32_t>(ts->pos.load(std::memory_order_relaxed) - b->data);
         // acq_rel, as HandOverCurrent's exchange it races with: the winner owns the buffer.
         if (ts->current.compare_exchange_strong(b, nullptr, std::memory_order_acq_rel)) {
           b->len = len;
-          batches.push_back(b);
+          // One an earlier cut left behind (its thread idle since): the rest of it is lost.
+          (b->counted == 0 ? batches : out.late).push_back(b);
           taken = true;
         }
       }
@@ -72,39 +129,54 @@ void TakeThreadBuffers(uint32_t old_gen, CutBatches& out) {
       // makes seq even, so step 4's drain finds the buffer. (Without this wait a preempted
       // hand-over reached the queue after the drain and was carried, never sealed; at the
       // final cut, after the pool was freed.)
-      if (!taken) WaitEven(*ts);
+      if (waited && !taken && !WaitEven(*ts, deadline)) out.skipped = true;
       threads.push_back({ts->tid, ts->name.load(std::memory_order_relaxed)});
-      const uint64_t total = ts->lost_total.load(std::memory_order_relaxed);
-      if (total != ts->lost_reported) {
-        losses.push_back({ts->tid, total - ts->lost_reported,
-                          ts->lost_first_tick.load(std::memory_order_relaxed),
-                          ts->lost_last_tick.load(std::memory_order_relaxed)});
-        ts->lost_reported = total;
-        // Release: pairs with RecordLoss's acquire load (a new run starts after this one).
-        ts->lost_ack.store(total, std::memory_order_release);
-      }
+      format::LossRecord loss;
+      if (TakeUnreportedLosses(*ts, loss)) losses.push_back(loss);
     }
     for (const ExitedThread& e : *g_exited) {
       threads.push_back({e.tid, e.name});
       if (e.lost != 0) losses.push_back({e.tid, e.lost, e.lost_first, e.lost_last});
     }
     g_exited->clear();
+    g_registry_mu.Unlock();
+  } else {
+    out.skipped = true;  // no thread was looked at: their buffers arrive late, counted then
   }
+  DrainLateLosses(losses);
   for (auto& l : losses) {
     if (l.end_tick < l.begin_tick) std::swap(l.begin_tick, l.end_tick);
   }
 }
 
-void DrainFlushQueue(uint32_t old_gen, std::vector<Buffer*>& batches,
+void DrainFlushQueue(uint32_t old_gen, uint32_t new_gen, CutBatches& out,
                      std::vector<Buffer*>& carry) {
   std::vector<Buffer*> next_carry;
-  for (Buffer* b : carry) (b->gen == old_gen ? batches : next_carry).push_back(b);
+  for (Buffer* b : out.late) carry.push_back(b);  // counted below with the queued ones
+  out.late.clear();
+  auto sort = [&](Buffer* b) {
+    if (b->gen == old_gen && b->counted == 0) {
+      out.batches.push_back(b);
+    } else if (b->gen == new_gen && new_gen != 0 && b->counted == 0) {
+      next_carry.push_back(b);
+    } else {
+      // Handed over after a cut could not take it (or of no generation still open): its
+      // events beyond those already reported are lost.
+      uint64_t last = 0;
+      const uint64_t n = CountEvents(*b, b->len, &last);
+      if (n > b->counted) {
+        out.losses.push_back({b->thread, n - b->counted, b->base_tick, last});
+        g_events_lost.fetch_add(n - b->counted, std::memory_order_relaxed);
+      }
+      b->counted = 0;
+      (void)ReturnBuffer(b);
+    }
+  };
+  for (Buffer* b : carry) sort(b);
   Buffer* items[64];
   size_t n;
   while ((n = g_flush->try_dequeue_bulk(items, 64)) != 0) {
-    for (size_t i = 0; i < n; ++i) {
-      (items[i]->gen == old_gen ? batches : next_carry).push_back(items[i]);
-    }
+    for (size_t i = 0; i < n; ++i) sort(items[i]);
   }
   carry = std::move(next_carry);
 }
@@ -195,14 +267,19 @@ void Collector::AddTables(const format::ClockSnapshot& clock, int64_t end_ns,
 
 void Collector::Cut(bool final) {
   const uint64_t cpu_start = ThreadCpuNs();
+  // The next generation runs in the pool the consumers need now.
+  if (!final) UpdatePool();
   // 1-2: switch generations (thread_state.h, "Who runs alongside whom").
   const uint32_t old_gen = SwitchGeneration(final);
 
   // 3: take idle threads' buffers; note names and losses.
   CutBatches in;
-  TakeThreadBuffers(old_gen, in);
+  TakeThreadBuffers(old_gen, cur_gen_, in);
+  // No thread takes from a retired pool any more, unless one was skipped (its section is
+  // still open); then they settle at a later cut.
+  if (!in.skipped) SettleRetiredPools();
   // 4: everything queued so far; buffers of the new generation wait for the next cut.
-  DrainFlushQueue(old_gen, in.batches, carry_);
+  DrainFlushQueue(old_gen, cur_gen_, in, carry_);
   const format::ClockSnapshot clock = TakeClockSnapshot();
   const int64_t end_ns = clock.mono_ns;
 
@@ -232,6 +309,18 @@ void Collector::Cut(bool final) {
   bool want_compressed = false;
   for (const Consumer& c : consumers_) want_compressed |= c.options.compressed;
   format::GenerationBuilder& gb = builder_;
+  // The encoded generation is at most about a pool's worth of batches plus tables: reserved
+  // once (not grown by doubling inside the collector's malloc arena, whose freed pages stay
+  // resident), and given back when the pool shrinks.
+  {
+    const Pool* pool = g_pool.load(std::memory_order_relaxed);
+    const size_t want = (pool != nullptr ? pool->bytes : 0) + (size_t{1} << 20);
+    for (std::string* out : {&raw, &compressed}) {
+      if (out == &compressed && !want_compressed) continue;
+      if (out->capacity() > 2 * want) out->shrink_to_fit();
+      if (out->capacity() < want) out->reserve(want);
+    }
+  }
   const bool encoded = gb.TryAppendTo(&raw, /*compress=*/false).ok() &&
                        (!want_compressed || gb.TryAppendTo(&compressed, /*compress=*/true).ok());
   if (!encoded) g_events_lost.fetch_add(events, std::memory_order_relaxed);
@@ -252,6 +341,7 @@ void Collector::Cut(bool final) {
   sg.raw = &raw;
   sg.compressed = want_compressed ? &compressed : nullptr;
   if (encoded) {
+    DeliveryScope delivering;  // a Sink calling StopTrace, WriteTo, ... fails, not deadlocks
     for (const Consumer& c : consumers_) c.c->OnGeneration(sg);
   }
   gen_begin_ns_ = end_ns;

@@ -1,11 +1,15 @@
-// fork(): the child has one thread and no collector. Hold the runtime's locks across fork so
-// they are in a known state, then reset the child to "never traced" (its copy of the pool is
-// leaked: untouched copy-on-write pages cost nothing).
+// fork(): the child has one thread (the forking one) and no collector. The handlers take no
+// lock: a parent thread may hold the collector's locks across I/O (a cut delivering to a slow
+// Sink) or across a wait (a stop joining the collector thread), and fork() must never wait for
+// either. Instead the child starts from scratch: a fresh collector (keeping the BufferConfig),
+// registry and flush queue, locks made anew, pools forgotten (the child's copies are leaked:
+// untouched copy-on-write pages cost nothing), its own thread unregistered.
 
 #include <pthread.h>
 
+#include <atomic>
 #include <new>
-#include <thread>
+#include <vector>
 
 #include "tracer/internal/buffer_pool.h"
 #include "tracer/internal/collector_impl.h"
@@ -16,59 +20,47 @@
 namespace tracer::tracer_internal {
 namespace {
 
-ForkHooks g_outer_fork_hooks;
+constexpr int kMaxOuterHooks = 4;
+ForkHooks g_outer_fork_hooks[kMaxOuterHooks];
+std::atomic<int> g_num_outer_hooks{0};
 
 }  // namespace
 
-// The handlers hold locks across fork() (taken in prepare, released in parent and child),
-// which the analysis cannot follow through pthread_atfork.
 struct ForkHandlers {
-  static void Prepare() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if (g_outer_fork_hooks.prepare != nullptr) g_outer_fork_hooks.prepare();
-    Collector& col = TheCollector();
-    col.control_mu_.Lock();
-    g_registry_mu.Lock();
-    // The collector thread takes wake_mu_ briefly around its waits: a fork in that window
-    // would leave it locked in the child, where AddConsumer needs it.
-    col.wake_mu_.Lock();
+  static void Prepare() {
+    for (int i = g_num_outer_hooks.load(std::memory_order_acquire) - 1; i >= 0; --i) {
+      if (g_outer_fork_hooks[i].prepare != nullptr) g_outer_fork_hooks[i].prepare();
+    }
   }
-  static void Parent() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    Collector& col = TheCollector();
-    col.wake_mu_.Unlock();
-    g_registry_mu.Unlock();
-    col.control_mu_.Unlock();
-    if (g_outer_fork_hooks.parent != nullptr) g_outer_fork_hooks.parent();
+  static void Parent() {
+    for (int i = 0; i < g_num_outer_hooks.load(std::memory_order_acquire); ++i) {
+      if (g_outer_fork_hooks[i].parent != nullptr) g_outer_fork_hooks[i].parent();
+    }
   }
+  // Single-threaded: nothing here races, and the parent's state is read only to be dropped.
   static void Child() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    Collector& col = TheCollector();
     g_gen.store(0, std::memory_order_relaxed);
-    col.consumers_.clear();
-    // The parent's collector thread does not exist here: forget its handle without joining,
-    // and start from a condition variable that no (vanished) thread waits on.
-    new (&col.thread_) std::thread();
-    new (&col.cv_) CondVar();
-    col.wake_mu_.Unlock();
-    col.carry_.clear();
-    col.states_.Clear();
+    Collector* old = CollectorSlot();
+    auto* fresh = new Collector;
+    fresh->config_ = old->config_;  // the user's configuration survives; nothing else does
+    CollectorSlot() = fresh;         // the old one is leaked: a parent thread may hold its locks
+    new (&g_registry_mu) Mutex();
     g_threads = nullptr;
-    g_exited->clear();
+    g_exited = new std::vector<ExitedThread>;  // the old one may be mid-update: leaked
+    ForgetPoolsAfterFork();
     ThreadState& ts = t_state;
     ts.current.store(nullptr, std::memory_order_relaxed);
     ts.pos.store(nullptr, std::memory_order_relaxed);
     ts.end = nullptr;
     ts.gen = 0;
     ts.registered = false;
-    ts.producer_token = nullptr;  // leaked: belongs to the parent's queue state
+    ts.exited = false;
+    ts.unlinked = false;
+    ts.producer_token = nullptr;  // leaked: belongs to the parent's queue
     ts.next = ts.prev = nullptr;
-    g_small = {};
-    g_large = {};
-    g_pool_bytes = 0;
-    g_pool_mem = nullptr;
-    // A parent thread may have been inside the queue at fork time: start from a fresh one.
-    if (g_flush != nullptr) g_flush = new BufferQueue(1024);
-    g_registry_mu.Unlock();
-    col.control_mu_.Unlock();
-    if (g_outer_fork_hooks.child != nullptr) g_outer_fork_hooks.child();
+    for (int i = 0; i < g_num_outer_hooks.load(std::memory_order_acquire); ++i) {
+      if (g_outer_fork_hooks[i].child != nullptr) g_outer_fork_hooks[i].child();
+    }
   }
 };
 
@@ -81,6 +73,11 @@ namespace {
 
 }  // namespace
 
-void SetOuterForkHooks(const ForkHooks& hooks) { g_outer_fork_hooks = hooks; }
+void SetOuterForkHooks(const ForkHooks& hooks) {
+  const int i = g_num_outer_hooks.load(std::memory_order_relaxed);
+  if (i >= kMaxOuterHooks) return;
+  g_outer_fork_hooks[i] = hooks;
+  g_num_outer_hooks.store(i + 1, std::memory_order_release);
+}
 
 }  // namespace tracer::tracer_internal

@@ -35,7 +35,7 @@ StringTable::StringTable(size_t slots, size_t arena_bytes)
       mask_(slots - 1),
       arena_(static_cast<char*>(MapZeroed(arena_bytes))),
       arena_bytes_(arena_bytes) {
-  for (size_t i = 0; i < slots; ++i) new (&slots_[i]) Slot();
+  // The mapping's zero pages are empty slots already: nothing is touched until used.
 }
 
 StringTable::~StringTable() {
@@ -49,12 +49,12 @@ uint32_t StringTable::Intern(absl::string_view s) {
   size_t i = tag & mask_;
   for (size_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
     Slot& slot = slots_[i];
-    uint64_t st = slot.state.load(std::memory_order_acquire);
+    uint64_t st = std::atomic_ref<uint64_t>(slot.state).load(std::memory_order_acquire);
     if (st == tag && slot.len == s.size() && std::memcmp(slot.data, s.data(), s.size()) == 0) {
       return static_cast<uint32_t>(i + 1);
     }
     if (st != kEmpty) continue;
-    if (!slot.state.compare_exchange_strong(st, kBusy, std::memory_order_acquire)) {
+    if (!std::atomic_ref<uint64_t>(slot.state).compare_exchange_strong(st, kBusy, std::memory_order_acquire)) {
       if (st == tag && slot.len == s.size() && std::memcmp(slot.data, s.data(), s.size()) == 0) {
         return static_cast<uint32_t>(i + 1);  // lost the race to the same string
       }
@@ -62,13 +62,13 @@ uint32_t StringTable::Intern(absl::string_view s) {
     }
     size_t off = arena_used_.fetch_add(s.size(), std::memory_order_relaxed);
     if (off + s.size() > arena_bytes_) {
-      slot.state.store(kEmpty, std::memory_order_release);
+      std::atomic_ref<uint64_t>(slot.state).store(kEmpty, std::memory_order_release);
       break;
     }
     std::memcpy(arena_ + off, s.data(), s.size());
     slot.data = arena_ + off;
     slot.len = static_cast<uint32_t>(s.size());
-    slot.state.store(tag, std::memory_order_release);  // publishes data and len
+    std::atomic_ref<uint64_t>(slot.state).store(tag, std::memory_order_release);  // publishes data and len
     return static_cast<uint32_t>(i + 1);
   }
   misses_.fetch_add(1, std::memory_order_relaxed);
@@ -77,14 +77,14 @@ uint32_t StringTable::Intern(absl::string_view s) {
 
 absl::string_view StringTable::Get(uint32_t id) const {
   if (id == 0 || id > mask_ + 1) return {};
-  const Slot& slot = slots_[id - 1];
-  if (slot.state.load(std::memory_order_acquire) <= kBusy) return {};
+  Slot& slot = slots_[id - 1];
+  if (std::atomic_ref<uint64_t>(slot.state).load(std::memory_order_acquire) <= kBusy) return {};
   return absl::string_view(slot.data, slot.len);
 }
 
 StackTable::StackTable(size_t slots)
     : slots_(static_cast<Slot*>(MapZeroed(slots * sizeof(Slot)))), mask_(slots - 1) {
-  for (size_t i = 0; i < slots; ++i) new (&slots_[i]) Slot();
+  // The mapping's zero pages are empty slots already: nothing is touched until used.
 }
 
 StackTable::~StackTable() { munmap(slots_, (mask_ + 1) * sizeof(Slot)); }
@@ -100,16 +100,16 @@ uint32_t StackTable::Intern(absl::Span<const uintptr_t> pcs) {
   size_t i = tag & mask_;
   for (size_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
     Slot& slot = slots_[i];
-    uint64_t st = slot.state.load(std::memory_order_acquire);
+    uint64_t st = std::atomic_ref<uint64_t>(slot.state).load(std::memory_order_acquire);
     if (st == tag && same(slot)) return static_cast<uint32_t>(i + 1);
     if (st != kEmpty) continue;
-    if (!slot.state.compare_exchange_strong(st, kBusy, std::memory_order_acquire)) {
+    if (!std::atomic_ref<uint64_t>(slot.state).compare_exchange_strong(st, kBusy, std::memory_order_acquire)) {
       if (st == tag && same(slot)) return static_cast<uint32_t>(i + 1);
       continue;
     }
     std::memcpy(slot.pcs, pcs.data(), pcs.size() * sizeof(uintptr_t));
     slot.depth = static_cast<uint32_t>(pcs.size());
-    slot.state.store(tag, std::memory_order_release);
+    std::atomic_ref<uint64_t>(slot.state).store(tag, std::memory_order_release);
     return static_cast<uint32_t>(i + 1);
   }
   misses_.fetch_add(1, std::memory_order_relaxed);
@@ -118,8 +118,8 @@ uint32_t StackTable::Intern(absl::Span<const uintptr_t> pcs) {
 
 absl::Span<const uintptr_t> StackTable::Get(uint32_t id) const {
   if (id == 0 || id > mask_ + 1) return {};
-  const Slot& slot = slots_[id - 1];
-  if (slot.state.load(std::memory_order_acquire) <= kBusy) return {};
+  Slot& slot = slots_[id - 1];
+  if (std::atomic_ref<uint64_t>(slot.state).load(std::memory_order_acquire) <= kBusy) return {};
   return absl::Span<const uintptr_t>(slot.pcs, slot.depth);
 }
 

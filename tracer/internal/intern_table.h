@@ -39,10 +39,12 @@ class StringTable {
   uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
 
  private:
+  // Slots live on zero-filled anonymous pages, never constructed: all-zero is an empty slot,
+  // so untouched slots cost no memory. `state` is accessed through std::atomic_ref only.
   struct Slot {
-    std::atomic<uint64_t> state{0};  // 0 empty, 1 busy, else hash | 2
-    uint32_t len = 0;
-    const char* data = nullptr;
+    uint64_t state;  // 0 empty, 1 busy, else hash | 2
+    uint32_t len;
+    const char* data;
   };
   Slot* slots_;
   size_t mask_;
@@ -61,9 +63,9 @@ class StackTable {
   uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
 
  private:
-  struct Slot {
-    std::atomic<uint64_t> state{0};
-    uint32_t depth = 0;
+  struct Slot {  // as StringTable's: zero pages, `state` through std::atomic_ref
+    uint64_t state;
+    uint32_t depth;
     uintptr_t pcs[kMaxStackDepth];
   };
   Slot* slots_;

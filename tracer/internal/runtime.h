@@ -29,6 +29,9 @@ struct ForkHooks {
   void (*parent)() = nullptr;
   void (*child)() = nullptr;
 };
+// Adds a layer's hooks (at most 4: the capture, the recorder, ...); prepare hooks run in
+// reverse order of registration, parent and child hooks in order. None may wait for a lock
+// that a thread holds across I/O: fork() must never wait for a Sink.
 void SetOuterForkHooks(const ForkHooks& hooks);
 
 }  // namespace tracer::tracer_internal

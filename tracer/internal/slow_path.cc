@@ -138,6 +138,7 @@ void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
     b->base_tick = now;
     b->seq = NextBatchSeq(ts, gen);
     b->len = 0;
+    b->counted = 0;
     b->count = 0;
     ts.pos.store(b->data, std::memory_order_relaxed);
     ts.end = b->data + b->capacity;

@@ -2,7 +2,7 @@
 
 #include "tracer/internal/stats.h"
 
-#include "tracer/internal/collector_impl.h"
+#include "tracer/internal/buffer_pool.h"
 #include "tracer/internal/ids.h"
 #include "tracer/internal/runtime.h"
 #include "tracer/internal/stacks.h"
@@ -12,27 +12,27 @@ namespace tracer::tracer_internal {
 
 std::atomic<uint64_t> g_events_lost{0};
 std::atomic<uint64_t> g_events_lost_nested{0};
+std::atomic<uint64_t> g_pool_bytes_leaked{0};
 std::atomic<uint64_t> g_generations{0};
 std::atomic<uint64_t> g_events_sealed{0};
 std::atomic<uint64_t> g_seal_cpu_ns{0};
 
+// Lock-free: a Sink, a metrics thread or a signal handler may call it while a cut or a dump
+// is in progress, and it never waits for one.
 TracerStats GetStats() {
   TracerStats s;
   s.events_lost = g_events_lost.load(std::memory_order_relaxed);
+  s.events_lost_in_signal_handlers = g_events_lost_nested.load(std::memory_order_relaxed);
   s.generations = g_generations.load(std::memory_order_relaxed);
   s.events_sealed = g_events_sealed.load(std::memory_order_relaxed);
   s.seal_cpu_ns = g_seal_cpu_ns.load(std::memory_order_relaxed);
-  {
-    MutexLock l(g_registry_mu);
-    s.threads_registered = g_threads_registered;
-  }
+  s.threads_registered = g_threads_registered.load(std::memory_order_relaxed);
   s.strings_dropped = Strings().misses();
   s.stacks_dropped = Stacks().misses();
-  size_t pool_bytes = 0, pool_free = 0;
-  if (TheCollector().PoolStats(pool_bytes, pool_free)) {
-    s.pool_bytes = pool_bytes;
-    s.pool_bytes_free = pool_free;
-  }
+  const PoolFigures pool = PoolStats();
+  s.pool_bytes = pool.bytes;
+  s.pool_bytes_free = pool.free_bytes;
+  s.pool_bytes_leaked = g_pool_bytes_leaked.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
@@ -28,7 +29,7 @@ pthread_key_t g_exit_key;
 Mutex g_registry_mu;
 ThreadState* g_threads = nullptr;
 std::vector<ExitedThread>* g_exited = new std::vector<ExitedThread>;
-uint64_t g_threads_registered = 0;
+std::atomic<uint64_t> g_threads_registered{0};
 
 void InitOnce() {
   static std::once_flag once;
@@ -56,13 +57,44 @@ bool Register(ThreadState& ts) {
   g_threads = &ts;
   ts.registered = true;
   ts.need_thread_start = true;
-  ++g_threads_registered;
+  g_threads_registered.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool TakeUnreportedLosses(ThreadState& ts, format::LossRecord& out) {
+  const uint64_t total = ts.lost_total.load(std::memory_order_relaxed);
+  const uint64_t nested = ts.nested_drops.load(std::memory_order_relaxed);
+  const uint64_t n = (total - ts.lost_reported) + (nested - ts.nested_reported);
+  if (n == 0) return false;
+  uint64_t first = ~uint64_t{0}, last = 0;
+  if (total != ts.lost_reported) {
+    first = ts.lost_first_tick.load(std::memory_order_relaxed);
+    last = ts.lost_last_tick.load(std::memory_order_relaxed);
+  }
+  if (nested != ts.nested_reported) {
+    first = std::min(first, ts.nested_first_tick.load(std::memory_order_relaxed));
+    last = std::max(last, ts.nested_last_tick.load(std::memory_order_relaxed));
+  }
+  if (last < first) std::swap(first, last);
+  out = {ts.tid, n, first, last};
+  ts.lost_reported = total;
+  ts.nested_reported = nested;
+  // Release: pair with RecordLoss's and DropNested's acquire loads (a run begun after this
+  // report starts a new span).
+  ts.lost_ack.store(total, std::memory_order_release);
+  ts.nested_ack.store(nested, std::memory_order_release);
   return true;
 }
 
 void OnThreadExit(void* arg) {
   auto& ts = *static_cast<ThreadState*>(arg);
+  if (ts.exited) return;  // (never: an exited thread does not register again)
   if (Enabled()) Emit(format::EventType::kThreadStop);
+  // From here on an event of this thread (a signal handler, a later key destructor) is
+  // dropped and counted (EmitSlow). The signal fence keeps the store before the hand-over
+  // for a handler on this thread.
+  ts.exited = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   // Flush inside a write section so a concurrent cut waits for us (thread_state.h).
   const uint32_t s = ts.seq.load(std::memory_order_relaxed);
   ts.seq.store(s + 1, kOddOrder);
@@ -76,10 +108,14 @@ void OnThreadExit(void* arg) {
   if (ts.next != nullptr) ts.next->prev = ts.prev;
   ts.next = ts.prev = nullptr;
   ts.registered = false;
-  const uint64_t total = ts.lost_total.load(std::memory_order_relaxed);
-  g_exited->push_back({ts.tid, ts.name.load(std::memory_order_relaxed), total - ts.lost_reported,
-                       ts.lost_first_tick.load(std::memory_order_relaxed),
-                       ts.lost_last_tick.load(std::memory_order_relaxed)});
+  // A drop after this point goes to the late-loss table; one before it is in ts's counters,
+  // read just below (same thread: program order and the fence order the two).
+  ts.unlinked = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  format::LossRecord loss;
+  const bool lost = TakeUnreportedLosses(ts, loss);
+  g_exited->push_back({ts.tid, ts.name.load(std::memory_order_relaxed), lost ? loss.count : 0,
+                       lost ? loss.begin_tick : 0, lost ? loss.end_tick : 0});
 }
 
 }  // namespace tracer::tracer_internal

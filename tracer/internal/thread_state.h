@@ -96,6 +96,12 @@ struct ThreadState {
   // drops are counted in the process-wide late-loss table (late_losses.h) under its tid.
   bool exited = false;
   bool unlinked = false;
+  // Non-zero while this thread is inside a call that may wait for a cut (StartTrace,
+  // StopTrace, WriteTo, ...: TracerCallScope). Written by the owner (relaxed), read by the cut:
+  // a thread whose write section is open *and* that waits for the collector is a signal
+  // handler that interrupted its own write, and the section cannot end before the cut does,
+  // so the cut does not wait for it.
+  std::atomic<uint32_t> in_api{0};
   uint64_t next_batch_seq = 0;
   uint32_t batch_seq_gen = 0;
   uint64_t current_task = 0;             // runtime task running on this thread (0: itself)
