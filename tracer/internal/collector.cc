@@ -12,6 +12,7 @@
 #include "tracer/internal/buffer_pool.h"
 #include "tracer/internal/clock.h"
 #include "tracer/internal/collector_impl.h"
+#include "tracer/internal/membarrier.h"
 #include "tracer/internal/thread_registry.h"
 
 namespace tracer::tracer_internal {
@@ -23,6 +24,8 @@ Collector& TheCollector() {
 
 absl::Status Collector::Activate() {
   InitOnce();
+  // Without the registered barrier a cut could not tell which buffers threads still write.
+  if (absl::Status s = MembarrierStatus(); !s.ok()) return s;
   // The configuration is fixed while tracing: SetConfig fails while consumers are attached.
   const BufferConfig& config = config_;
   g_stacks.store(config.stacks, std::memory_order_relaxed);
