@@ -696,59 +696,5 @@ TEST_F(TracerTest, ManyLiveThreadsRecordingALittleEachFitTheirSmallBuffers) {
   EXPECT_EQ(tags.size(), static_cast<size_t>(kThreads * kEvents));
 }
 
-// The collector's pool poll: often enough that half a pool taken at the current rate is seen
-// before the rest runs out, never a busy loop, and rare when the pool is big and idle.
-TEST(PoolPollTest, IntervalFollowsThePoolSizeAndTheRateThreadsTakeBuffers) {
-  constexpr size_t kStride = 32 << 10;
-  using tracer_internal::PoolPollInterval;
-  // Idle: a small pool (16 buffers) is still polled within a few ms, a big one rarely.
-  const absl::Duration small_idle = PoolPollInterval(16, kStride, 0);
-  EXPECT_LE(small_idle, absl::Milliseconds(10));
-  EXPECT_EQ(PoolPollInterval(1024, kStride, 0), absl::Milliseconds(25));
-  // Busy: at r buffers/ms a poll comes before an eighth of the pool is taken.
-  for (double rate : {0.5, 1.0, 1.5, 2.0}) {
-    const absl::Duration d = PoolPollInterval(16, kStride, rate);
-    EXPECT_LE(absl::ToDoubleMilliseconds(d) * rate, 16.0 / 8 + 1e-4) << rate;  // to the ns
-    EXPECT_LE(d, small_idle) << rate;
-  }
-  EXPECT_LT(PoolPollInterval(16, kStride, 2.0), PoolPollInterval(16, kStride, 1.0));
-  // Never more often than every millisecond, however fast; never above 25 ms, however slow.
-  EXPECT_EQ(PoolPollInterval(16, kStride, 1e6), absl::Milliseconds(1));
-  EXPECT_EQ(PoolPollInterval(2, 8 << 10, 0), absl::Milliseconds(1));  // a tiny pool, idle
-  EXPECT_EQ(PoolPollInterval(1 << 20, kStride, 0), absl::Milliseconds(25));
-  EXPECT_EQ(PoolPollInterval(0, kStride, 0), absl::Milliseconds(25));
-  EXPECT_EQ(PoolPollInterval(16, 0, 0), absl::Milliseconds(25));
-}
-
-// The pool's two classes: a quarter of the bytes in small buffers (each thread's first of a
-// generation), the rest in large ones, within the configured bytes.
-TEST(PoolLayoutTest, AQuarterOfThePoolIsSmallBuffersTheRestLarge) {
-  using tracer_internal::LayOutPool;
-  for (size_t buffer : {size_t{8} << 10, size_t{32} << 10, size_t{64} << 10, size_t{1} << 20}) {
-    for (size_t pool : {2 * buffer, 2 * buffer + (64 << 10), size_t{64} << 10, size_t{512} << 10,
-                        size_t{32} << 20, size_t{512} << 20}) {
-      if (pool < 2 * buffer) continue;  // SetBufferConfig refuses it
-      const tracer_internal::PoolLayout l = LayOutPool(pool, buffer);
-      SCOPED_TRACE(::testing::Message() << "pool " << pool << " buffer " << buffer);
-      EXPECT_GE(l.large_count, 2u);
-      EXPECT_GE(l.large_stride, buffer);
-      EXPECT_LT(l.large_stride, buffer + 256);
-      // Within the configured bytes, but for the headers of the two large buffers it must have.
-      EXPECT_LE(l.bytes(), std::max(pool, 2 * l.large_stride));
-      ASSERT_GT(l.small_stride, 0u);
-      EXPECT_GE(l.small_stride, size_t{2} << 10);
-      EXPECT_LT(l.small_stride * 3, l.large_stride);  // strides include the header
-      EXPECT_LE(l.small_count * l.small_stride, pool / 4);
-      if (pool >= pool / 4 + 2 * l.large_stride) {  // room for the quarter beside two large
-        EXPECT_GT((l.small_count + 1) * l.small_stride, pool / 4);
-      }
-    }
-  }
-  // The default config: ~2000 threads can each hold a small buffer.
-  const tracer_internal::PoolLayout d = LayOutPool(32 << 20, 64 << 10);
-  EXPECT_GE(d.small_count, 1900u);
-  EXPECT_GE(d.large_count, 380u);
-}
-
 }  // namespace
 }  // namespace tracer

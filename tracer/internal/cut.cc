@@ -238,6 +238,10 @@ void Collector::AddTables(const format::ClockSnapshot& clock, int64_t end_ns,
     }
     gb.AddLabelSet(id, kv);
   }
+  // The loader's counts, for the symbol cache and the mappings: an object loaded or unloaded
+  // since the last cut may have moved what a pc names.
+  const LoaderCounts loader = ReadLoaderCounts();
+  symbols_.DropIfLoaderChanged(loader);
   for (uint32_t id : scan.stacks) {
     std::vector<format::Frame> frames;
     for (uintptr_t pc : Stacks().Get(id)) {
@@ -250,7 +254,7 @@ void Collector::AddTables(const format::ClockSnapshot& clock, int64_t end_ns,
   }
   // The loaded objects: walked again only when the loader's counts of objects added and
   // removed changed since the last cut (walking reads every object's build-id note).
-  for (const format::Mapping& m : mappings_.Get(ReadLoaderCounts())) {
+  for (const format::Mapping& m : mappings_.Get(loader)) {
     if (m.build_id) strings.insert(static_cast<uint32_t>(m.build_id));
     if (m.path) strings.insert(static_cast<uint32_t>(m.path));
     gb.AddMapping(m);

@@ -36,7 +36,7 @@ void InitOnce() {
   std::call_once(once, [] {
     InitClock();
     pthread_key_create(&g_exit_key, OnThreadExit);
-    RegisterMembarrier();
+    (void)RegisterMembarrier();  // Activate checks MembarrierStatus()
     g_flush = new BufferQueue(1024);
     Strings();
     Stacks();

@@ -12,20 +12,30 @@
 //      a thread whose write section starts after this point reads the new g_gen, and one whose
 //      section started before has its odd `seq` visible to step 3;
 //   3. for each registered thread, wait until `seq` is even (a section is a few dozen ns unless
-//      the thread is preempted inside it), then `current.exchange(nullptr)`: the buffer it gets
-//      back (if any) belongs to the ended generation and now to the collector.
+//      the thread is preempted inside it), load `current` (acquire), and if it holds a buffer
+//      of the ended generation, `current.compare_exchange(buffer, nullptr)`: on success the
+//      buffer now belongs to the collector. If the cut did not take a buffer (none, one of the
+//      new generation, or the compare-exchange lost), it waits for `seq` to be even once more:
+//      the thread may have begun a section after the first wait and taken its buffer itself,
+//      and that hand-over must reach the flush queue before step 4 drains it;
+//   4. drain the flush queue: buffers of the ended generation are sealed, those of the new one
+//      are carried to the next cut.
 // A thread that next writes sees g_gen != its buffer's generation, takes the slow path, and
-// there `current.exchange(new_buffer)`: if it gets its old buffer back, the collector did not
-// take it, and the thread hands it to the flush queue itself. The exchange decides ownership,
-// so each buffer is handed over exactly once, and an idle thread's buffer is taken without
-// waiting for it to write again.
+// there `current.exchange(nullptr)`: if it gets its old buffer back, the collector did not
+// take it, and the thread hands it to the flush queue itself (then stores its new buffer in
+// `current`, release). The exchange and the compare-exchange decide ownership, so each buffer
+// is handed over exactly once, and an idle thread's buffer is taken without waiting for it to
+// write again.
 //
 // Memory ordering. Fast path: relaxed load of g_gen (the disabled check); relaxed store of an
 // odd seq; a compiler-only fence (the membarrier of step 2 supplies the hardware barrier);
 // relaxed load of g_gen; plain writes into the buffer; relaxed store of pos; release
 // store of the even seq, which publishes them to the collector's acquire load in step 3.
-// Under TSan (which does not model membarrier) the odd store, the g_gen load and the
-// collector's loads are seq_cst instead: Dekker's pattern with SC atomics.
+// Under TSan (which does not model membarrier) the cut makes no membarrier; instead the odd
+// store and the g_gen load are seq_cst (kOddOrder, kGenOrder), as is the collector's store of
+// g_gen in step 1. The collector's loads of `seq` in step 3 stay acquire, not seq_cst, so this
+// is not quite Dekker's pattern in the C++ model (x86 hardware, where the seq_cst store is a
+// full fence, gives it).
 //
 // The fast path never locks, allocates, makes a syscall or performs a locked read-modify-write.
 
@@ -79,7 +89,7 @@ inline constexpr std::memory_order kGenOrder = std::memory_order_relaxed;
 struct ThreadState {
   // --- Written by the owner; read by the collector as described above. ---
   std::atomic<uint32_t> seq{0};          // odd while in a write section
-  std::atomic<Buffer*> current{nullptr}; // exchanged by owner (slow path) and collector (cut)
+  std::atomic<Buffer*> current{nullptr}; // exchanged by owner, compare-exchanged by cut
   std::atomic<char*> pos{nullptr};       // next free byte of current
   std::atomic<uint32_t> name{0};         // string id of the thread's name
   // --- Owner only. ---
