@@ -2,10 +2,14 @@
 // read from one run.
 //
 //   BM_Recorder_Floor               rdtsc + a 16-byte store into a thread-local buffer: the
-//                                   least any event can cost (same as tracer_bench's floor).
+//                                   least any event can cost (bench_util.h, as tracer_bench's).
+//   BM_Recorder_FloorRdtsc          rdtsc alone.
 //   BM_Recorder_<Kind>/recorder     per-event cost with a FlightRecorder running and no
-//                                   StartTrace capture (target <= 1.5x the floor, 1 and 2
+//                                   StartTrace capture (target <= 1.2x the floor, 1 and 2
 //                                   threads). Region begin+end pair (2 events) and a counter.
+//                                   Each runs in a bench::RunScope: the floor and rdtsc alone
+//                                   interleaved with the events, chunk by chunk; counters
+//                                   ns_per_event, floor_ns, rdtsc_ns, x_floor, over_rdtsc_ns.
 //   BM_Recorder_WriteTo             WriteTo of a full 64 MiB recorder to a file in /tmp (then
 //                                   unlinked), while 2 tracing threads emit events in a loop
 //                                   and record the longest gap between consecutive iterations
@@ -17,7 +21,9 @@
 //                                                        same bytes from memory (the I/O floor,
 //                                                        which takes a core as the dump does);
 //                                   target: the dump adds no stall > 50 us over the baseline.
-//                                   gaps50_* count the gaps > 50 us in each phase.
+//                                   gaps50_* count the gaps > 50 us in each phase. The tracing
+//                                   threads' voluntary context switches during the dump
+//                                   (waits_dump) must be 0 (recorder/DESIGN.md): any is an error.
 //   BM_Recorder_Window/{raw,lz4}    the window one MiB of ring holds at a realistic mix (task
 //                                   create/start/block/unblock/end, regions, syscalls, logs,
 //                                   counters; events 20-2000 ns apart, log-uniform; one thread per core;
@@ -33,7 +39,9 @@
 // reports `dropped` (tracer::GetTracerStats().events_lost over the run); a run that dropped is
 // not a result: it is reported as an error, so it never reaches a median. Tracing-on per-event
 // runs have a fixed iteration count that fits in the recorder's pool (see kOnIterations).
-// After the runs main prints a summary from the medians (or the single runs).
+// After the runs main prints a summary from the medians (or the single runs), and exits 1 if
+// any run reported an error (dropped events, a ring that never filled, a tracing thread that
+// waited during a dump).
 //
 // Recorders: one at a time per process, so benchmarks are registered grouped by recorder
 // configuration and a recorder is started only when the configuration changes.
@@ -67,6 +75,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
+#include "bench_util.h"
 #include "benchmark/benchmark.h"
 #include "recorder/flight_recorder.h"
 #include "tracer/hooks.h"
@@ -82,14 +91,8 @@ namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-uint64_t EventsLost() { return tracer::GetTracerStats().events_lost; }
-
-uint64_t NowNs(clockid_t clock = CLOCK_MONOTONIC) {
-  timespec ts;
-  clock_gettime(clock, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
-uint64_t ThreadCpuNs() { return NowNs(CLOCK_THREAD_CPUTIME_ID); }
+using bench::EventsLost;
+using bench::NowNs;
 
 // rdtsc ticks per ns, calibrated once against CLOCK_MONOTONIC.
 double TicksPerNs() {
@@ -161,84 +164,34 @@ class CountingSink final : public tracer::Sink {
   uint64_t bytes_ = 0;
 };
 
-// ---- Per-run bookkeeping of the per-event benchmarks (as in tracer_bench). ---------------
+// ---- The per-event runs (bench::RunScope: the floor and rdtsc alone interleaved). --------
 
-std::map<int, double> g_floor_ns;  // the floor's latest ns/event, by thread count
-
-class RunScope {
- public:
-  RunScope(benchmark::State& state, const tracer::FlightRecorderConfig* config,
-           int events_per_iter)
-      : state_(state), events_per_iter_(events_per_iter) {
-    if (state.thread_index() == 0) {
-      // Start every run with an empty pool: WriteTo cuts a generation (handing every buffer
-      // in flight to the collector, which returns them once sealed), so a run of
-      // kOnIterations fits in the pool even when the collector is behind.
-      if (tracer::FlightRecorder* fr = Recorders::Ensure(config); fr != nullptr) {
-        CountingSink sink;
-        if (absl::StatusOr<uint64_t> n = fr->WriteTo(sink); !n.ok()) Die("WriteTo", n.status());
-      }
-      lost_before_ = EventsLost();
+// A per-event run with `config` running (nullptr: no recorder). Thread 0 starts every run with
+// an empty pool: WriteTo cuts a generation (handing every buffer in flight to the collector,
+// which returns them once sealed), so a run of kOnIterations fits in the pool even when the
+// collector is behind.
+bench::RunScope PerEventRun(benchmark::State& state, const tracer::FlightRecorderConfig* config,
+                            int events_per_iter) {
+  return bench::RunScope(state, events_per_iter, [config] {
+    if (tracer::FlightRecorder* fr = Recorders::Ensure(config); fr != nullptr) {
+      CountingSink sink;
+      if (absl::StatusOr<uint64_t> n = fr->WriteTo(sink); !n.ok()) Die("WriteTo", n.status());
     }
-  }
-  void Begin() { start_ns_ = ThreadCpuNs(); }
-  double End() {
-    const uint64_t end_ns = ThreadCpuNs();
-    const double events = static_cast<double>(state_.iterations()) * events_per_iter_;
-    state_.counters["ns_per_event"] = benchmark::Counter(
-        events * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-    if (state_.thread_index() != 0) return 0;
-    const uint64_t dropped = EventsLost() - lost_before_;
-    state_.counters["dropped"] = static_cast<double>(dropped);
-    if (dropped != 0) {
-      state_.SkipWithError(("dropped " + std::to_string(dropped) +
-                            " events (pool exhausted): not a result")
-                               .c_str());
-    }
-    return static_cast<double>(end_ns - start_ns_) / std::max(events, 1.0);
-  }
-  void SetRatio(double ns) {
-    if (state_.thread_index() != 0) return;
-    auto it = g_floor_ns.find(state_.threads());
-    if (it != g_floor_ns.end() && it->second > 0) {
-      state_.counters["x_floor"] = benchmark::Counter(ns / it->second);
-    }
-  }
+  });
+}
 
- private:
-  benchmark::State& state_;
-  int events_per_iter_;
-  uint64_t lost_before_ = 0;
-  uint64_t start_ns_ = 0;
-};
-
-// ---- The floor. --------------------------------------------------------------------------
-
-struct FloorBuffer {
-  alignas(64) char data[64 << 10];
-  size_t pos = 0;
-};
-thread_local FloorBuffer t_floor;
-
+// The floor itself, and rdtsc alone, as events (no recorder): their x floor shows the
+// method's own noise.
 void BM_Recorder_Floor(benchmark::State& state) {
-  RunScope run(state, nullptr, 1);
-  FloorBuffer& fb = t_floor;
-  size_t pos = fb.pos;
-  uint64_t n = 0;
-  run.Begin();
-  for (auto _ : state) {
-    const uint64_t tsc = __rdtsc();
-    char* p = fb.data + pos;
-    std::memcpy(p, &tsc, 8);
-    std::memcpy(p + 8, &n, 8);
-    pos = (pos + 16) & (sizeof(fb.data) - 1);
-    ++n;
-    benchmark::ClobberMemory();
-  }
-  const double ns = run.End();
-  fb.pos = pos;
-  if (state.thread_index() == 0) g_floor_ns[state.threads()] = ns;
-  run.SetRatio(ns);
+  bench::RunScope run = PerEventRun(state, nullptr, 1);
+  bench::FloorBuffer& fb = bench::ThreadFloorBuffer();
+  run.Loop([&]() __attribute__((always_inline)) { bench::FloorOp(fb); });
+  run.End();
+}
+void BM_Recorder_FloorRdtsc(benchmark::State& state) {
+  bench::RunScope run = PerEventRun(state, nullptr, 1);
+  run.Loop([&]() __attribute__((always_inline)) { bench::RdtscOp(); });
+  run.End();
 }
 
 // ---- Per-event cost with the recorder on. ------------------------------------------------
@@ -253,24 +206,22 @@ const tracer::Name& CounterName() {
 }
 
 void BM_Recorder_RegionPair(benchmark::State& state, int) {
-  RunScope run(state, PerEventConfig(), 2);
+  bench::RunScope run = PerEventRun(state, PerEventConfig(), 2);
   const tracer::Task task;
   const tracer::Name& name = RegionName();
-  run.Begin();
-  for (auto _ : state) {
+  run.Loop([&]() __attribute__((always_inline)) {
     tracer::Region r = tracer::StartRegion(task, name);
     r.End();
-  }
-  run.SetRatio(run.End());
+  });
+  run.End();
 }
 
 void BM_Recorder_Counter(benchmark::State& state, int) {
-  RunScope run(state, PerEventConfig(), 1);
+  bench::RunScope run = PerEventRun(state, PerEventConfig(), 1);
   const tracer::Name& name = CounterName();
   int64_t v = 0;
-  run.Begin();
-  for (auto _ : state) tracer::hooks::Counter(name, v++ & 1023);
-  run.SetRatio(run.End());
+  run.Loop([&]() __attribute__((always_inline)) { tracer::hooks::Counter(name, v++ & 1023); });
+  run.End();
 }
 
 // ---- A realistic mix. --------------------------------------------------------------------
@@ -664,8 +615,14 @@ void BM_Recorder_WriteTo(benchmark::State& state) {
   state.counters["gaps50_idle"] = static_cast<double>(probe.Over50(StallProbe::kIdle));
   state.counters["gaps50_write"] = static_cast<double>(probe.Over50(StallProbe::kWrite));
   state.counters["dropped"] = static_cast<double>(dropped);
+  const uint64_t waits = probe.Voluntary(StallProbe::kDump);
   if (dropped != 0) {
     state.SkipWithError(("dropped " + std::to_string(dropped) + " events: not a result").c_str());
+  } else if (waits != 0) {
+    // recorder/DESIGN.md: a tracing thread never waits for a dump.
+    state.SkipWithError(("a tracing thread waited " + std::to_string(waits) +
+                         " times during the dump (voluntary context switches; must be 0)")
+                            .c_str());
   }
 }
 
@@ -745,10 +702,11 @@ void BM_Recorder_Window(benchmark::State& state, bool compress) {
 // ---- Registration: grouped by recorder configuration (one recorder at a time). ------------
 
 BENCHMARK(BM_Recorder_Floor)->Threads(1)->Threads(2);
+BENCHMARK(BM_Recorder_FloorRdtsc)->Threads(1)->Threads(2);
 
 // Recorder on: a fixed iteration count keeps each run's events (<= ~10 MiB on 2 threads)
 // inside the recorder's 32 MiB pool, so a run measures recording, not the drop path.
-constexpr int kOnIterations = 1 << 19;
+constexpr int kOnIterations = 1 << 19;  // a multiple of bench::kChunkOn
 BENCHMARK_CAPTURE(BM_Recorder_RegionPair, recorder, 0)
     ->Iterations(kOnIterations)->Threads(1)->Threads(2);
 BENCHMARK_CAPTURE(BM_Recorder_Counter, recorder, 0)
@@ -781,11 +739,11 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       row.threads = static_cast<int>(r.threads);
       if (r.error_occurred) {
         row.error = true;
+        row.error_message = r.error_message;
+        any_error_ = true;
         continue;
       }
-      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
-      const bool single = r.run_type == Run::RT_Iteration && r.repetitions <= 1;
-      if (!median && !single) continue;
+      if (!bench::IsRepresentative(r)) continue;
       row.real_ms = r.GetAdjustedRealTime() * Scale(r.time_unit) * 1e-6;
       for (const auto& [k, c] : r.counters) row.counters[k] = c.value;
       row.valid = true;
@@ -798,39 +756,29 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     for (const auto& [k, row] : rows_) rows.push_back(&row);
     std::sort(rows.begin(), rows.end(),
               [](const Row* a, const Row* b) { return a->order < b->order; });
-    std::map<int, double> floor;
-    for (const Row* r : rows) {
-      if (r->function == "BM_Recorder_Floor" && r->valid && !r->error) {
-        floor[r->threads] = r->Get("ns_per_event");
-      }
-    }
     const char* what = any_median_ ? "medians" : "single runs";
     std::printf("\nSummary (%s)\n", what);
-    std::printf("Per-event cost, recorder on, no StartTrace (target <= 1.5x the floor)\n");
-    std::printf("%-52s %12s %10s\n", "benchmark", "ns/event", "x floor");
+    std::printf("Per-event cost, recorder on, no StartTrace (target <= 1.2x the floor)\n");
+    bench::PrintPerEventHeader();
     for (const Row* r : rows) {
       if (r->function.find("Floor") == std::string::npos &&
           r->function.find("/recorder") == std::string::npos) {
         continue;
       }
       if (r->error || !r->valid) {
-        std::printf("%-52s %23s\n", r->label.c_str(), "DROPPED/ERROR: not a result");
+        std::printf("%-52s ERROR (%s): not a result\n", r->label.c_str(),
+                    r->error_message.c_str());
         continue;
       }
-      const double ns = r->Get("ns_per_event");
-      auto f = floor.find(r->threads);
-      if (f != floor.end() && f->second > 0) {
-        std::printf("%-52s %12.2f %10.2f\n", r->label.c_str(), ns, ns / f->second);
-      } else {
-        std::printf("%-52s %12.2f %10s\n", r->label.c_str(), ns, "-");
-      }
+      bench::PrintPerEventRow(r->label, r->counters, /*disabled=*/false);
     }
+    bench::PrintPerEventLegend();
     for (const Row* r : rows) {
       if (r->function != "BM_Recorder_WriteTo") continue;
       std::printf("\nWriteTo of a full %zu MiB recorder to /tmp (%.0f tracing thread(s) running)\n",
                   DumpRecorderBytes() >> 20, r->Get("probe_threads"));
       if (r->error || !r->valid) {
-        std::printf("  DROPPED/ERROR: not a result\n");
+        std::printf("  ERROR (%s): not a result\n", r->error_message.c_str());
         continue;
       }
       std::printf("  dump %.1f MiB (ring %.0f%% full) in %.1f ms = %.0f MiB/s; plain "
@@ -884,8 +832,12 @@ class SummaryReporter : public benchmark::ConsoleReporter {
                   ("BM_Recorder_Window/" + variant).c_str(), m.window_ms_per_mib,
                   m.bytes_per_event, m.bytes_per_event > 0 ? kMiB / m.bytes_per_event / 1e3 : 0,
                   m.events_per_s,
-                  ok ? "" : ("   (median dropped " + std::to_string(static_cast<long>(m.dropped)) +
-                             " events: NOT A RESULT)").c_str());
+                  ok ? ""
+                     : m.dropped > 0
+                         ? ("   (NOT A RESULT: median dropped " +
+                            std::to_string(static_cast<long>(m.dropped)) + " events)")
+                               .c_str()
+                         : "   (NOT A RESULT: the run reported an error, see above)");
     }
     if (med.count("raw") && med.count("lz4") && med["raw"].window_ms_per_mib > 0 &&
         med["lz4"].bytes_per_event > 0) {
@@ -900,6 +852,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   }
 
   void NoteMedians() { any_median_ = true; }
+  bool any_error() const { return any_error_; }
 
  private:
   static double Scale(benchmark::TimeUnit u) {
@@ -913,6 +866,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     std::string label, function;
     int threads = 1;
     bool valid = false, error = false;
+    std::string error_message;
     double real_ms = 0;
     std::map<std::string, double> counters;
     double Get(const std::string& k) const {
@@ -923,18 +877,13 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   std::map<std::string, Row> rows_;
   int next_order_ = 0;
   bool any_median_ = false;
+  bool any_error_ = false;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool repetitions = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--benchmark_repetitions=", 24) == 0 &&
-        std::atoi(argv[i] + 24) > 1) {
-      repetitions = true;
-    }
-  }
+  const bool repetitions = bench::RepetitionsRequested(argc, argv);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   TicksPerNs();  // calibrate outside any timing
@@ -944,5 +893,5 @@ int main(int argc, char** argv) {
   Recorders::StopAll();
   reporter.PrintSummary();
   benchmark::Shutdown();
-  return 0;
+  return reporter.any_error() ? 1 : 0;
 }

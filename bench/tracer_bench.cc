@@ -2,24 +2,31 @@
 //
 //   BM_Tracer_Floor                 rdtsc + a 16-byte store into a thread-local buffer: the
 //                                   least any event can cost.
-//   BM_Tracer_<Kind>/off            tracing off: the disabled check (target <= 1 ns/event).
+//   BM_Tracer_FloorRdtsc            rdtsc alone (on a VM most of the floor).
+//   BM_Tracer_<Kind>/off            tracing off: the disabled check (target <= 0.3 ns/event).
 //   BM_Tracer_<Kind>/on             tracing on, stacks off: the hot path proper
-//                                   (target <= 1.5x the floor).
+//                                   (target <= 1.2x the floor).
+//   BM_Tracer_<Kind>Literal/...     the same events through the convenient string-literal
+//                                   overloads (StartRegion(task, "r"), StartRegion("r"),
+//                                   Log(task, "cat", "msg")), beside the Name rows.
 //   BM_Tracer_<Kind>/stacks         tracing on with the default stacks (task block/unblock and
 //                                   syscall begin capture one; about 1 us each).
+//   BM_Tracer_Seal                  the collector's sealing CPU per event (not a hot path: no
+//                                   floor).
 //   BM_Tracer_ThreadPoolContention  two workers on a mutex-protected queue; throughput with
 //                                   tracing off vs on (target: <= 2% slower).
 //
-// Times are CPU times (per thread: CLOCK_THREAD_CPUTIME_ID via the framework), so other load on
-// the machine inflates them less than wall time would.
-// Every per-event benchmark reports `ns_per_event` (a pair counts as two events; thread 0's),
-// `x_floor` (that over the floor interleaved with it: chunks of 4096 floor operations and
-// 4096 events alternate in the timed loop, each timed on its own, so both see the machine in
-// the same state; see RunScope::Loop) and `dropped`
-// (tracer::GetTracerStats().events_lost over the run). A run that dropped is not a result: it
-// is reported as an error, so it never reaches a median. After the runs main prints a table
-// of each benchmark's median ns/event over the floor's median (or the single run's, without
-// --benchmark_repetitions).
+// Every per-event row (floor rows, off, on, stacks) runs in a bench::RunScope (bench_util.h):
+// chunks of floor operations, of rdtsc alone and of events alternate in the timed loop, each
+// timed on its own in thread CPU time, so the figures compare the three over the same stretch
+// of time. Counters (plain numbers, thread 0's, per event; a pair counts as two events):
+// ns_per_event, floor_ns, rdtsc_ns, x_floor (ns_per_event / floor_ns), over_rdtsc_ns
+// (ns_per_event - rdtsc_ns: the hot path's own cost, which a ratio to a floor that is mostly
+// rdtsc hides), dropped (tracer::GetTracerStats().events_lost over the run). A run that
+// dropped is not a result: it is reported as an error, so it never reaches a median, and main
+// exits 1. The framework's own Time/CPU columns cover all three kinds of chunk: read the
+// counters. After the runs main prints a table of each row's median counters (or the single
+// run's, without --benchmark_repetitions).
 //
 // Tracing sessions: benchmarks are registered grouped by mode (off, on, stacks) and a session
 // is started only when the mode changes, so the 256 MiB pool is faulted in once per mode, as in
@@ -33,7 +40,6 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <x86intrin.h>
 
 #include <algorithm>
 #include <atomic>
@@ -50,6 +56,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "bench_util.h"
 #include "benchmark/benchmark.h"
 #include "tracer/hooks.h"
 #include "tracer/internal/collector.h"
@@ -57,6 +64,9 @@
 #include "tracer/tracer.h"
 
 namespace {
+
+using bench::EventsLost;
+using bench::ThreadCpuNs;
 
 // ---- Tracing sessions. -------------------------------------------------------------------
 
@@ -124,7 +134,6 @@ class Session {
   bool production_ = false;
 };
 
-uint64_t EventsLost() { return tracer::GetTracerStats().events_lost; }
 
 // Waits (up to 2 s) until the collector has caught up with earlier runs, which record far
 // faster than any program would: a run should time the recording path, not a pool that an
@@ -145,145 +154,43 @@ void WaitForCollector() {
   }
 }
 
-// ---- Per-run bookkeeping shared by the per-event benchmarks. -----------------------------
 
-// The floor's ns/event of its latest run, by thread count (written and read by thread 0 of
-// successive runs, which the framework serializes).
-std::map<int, double> g_floor_ns;
+// ---- The per-event runs. -----------------------------------------------------------------
 
-uint64_t ThreadCpuNs() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+// A per-event run: thread 0 starts the session of `mode` and seals what earlier runs
+// recorded before the losses are counted.
+bench::RunScope PerEventRun(benchmark::State& state, Mode mode, int events_per_iter) {
+  return bench::RunScope(state, events_per_iter, [mode] {
+    Session::Ensure(mode);
+    WaitForCollector();
+  });
 }
 
-// Thread 0's view of one run: starts the session and the clocks, then sets the counters.
-// ---- The floor: rdtsc + a 16-byte store into a thread-local buffer. ---------------------
-
-struct FloorBuffer {
-  alignas(64) char data[64 << 10];
-  size_t pos = 0;
-  uint64_t n = 0;
-};
-thread_local FloorBuffer t_floor;
-
-// One floor operation, as BM_Tracer_Floor times it.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FloorOp(FloorBuffer& fb) {
-  const uint64_t tsc = __rdtsc();
-  char* p = fb.data + fb.pos;
-  std::memcpy(p, &tsc, 8);
-  std::memcpy(p + 8, &fb.n, 8);
-  fb.pos = (fb.pos + 16) & (sizeof(fb.data) - 1);
-  ++fb.n;
-  benchmark::ClobberMemory();  // the stores happen, every iteration
-}
-
-class RunScope {
- public:
-  RunScope(benchmark::State& state, Mode mode, int events_per_iter)
-      : state_(state), mode_(mode), events_per_iter_(events_per_iter) {
-    if (state.thread_index() == 0) {
-      Session::Ensure(mode);
-      WaitForCollector();
-      lost_before_ = EventsLost();
-    }
-  }
-  // Call right before the timed loop (after any untimed per-thread setup).
-  void Begin() { start_ns_ = ThreadCpuNs(); }
-  // The timed loop of a per-event benchmark, with the floor interleaved: chunks of kChunk
-  // floor operations and kChunk calls of `event` alternate, each chunk timed on its own, so
-  // the ratio compares the two over the same stretch of time (a shared machine's speed
-  // drifts over seconds, and a floor timed once, earlier, would not see it). The figures are
-  // the event chunks' time per event and its ratio to the floor chunks'. Call instead of
-  // Begin() + the loop.
-  template <typename F>
-  void Loop(F&& event) {
-    constexpr benchmark::IterationCount kChunk = 4096;
-    FloorBuffer& fb = t_floor;
-    interleaved_ = true;
-    while (state_.KeepRunningBatch(kChunk)) {
-      const uint64_t t0 = ThreadCpuNs();
-      for (int i = 0; i < kChunk; ++i) FloorOp(fb);
-      const uint64_t t1 = ThreadCpuNs();
-      for (int i = 0; i < kChunk; ++i) event();
-      const uint64_t t2 = ThreadCpuNs();
-      floor_ns_ += t1 - t0;
-      event_ns_ += t2 - t1;
-      chunk_iters_ += kChunk;
-    }
-  }
-  // Call right after the timed loop. Returns thread 0's ns/event (0 on other threads).
-  double End() {
-    const uint64_t end_ns = ThreadCpuNs();
-    const double events = static_cast<double>(state_.iterations()) * events_per_iter_;
-    // Counters are summed over threads and kIsRate divides by the CPU time summed over
-    // threads; kInvert makes it CPU seconds per event (of each thread); the 1e-9 scale turns
-    // that into ns.
-    if (!interleaved_) {
-      state_.counters["ns_per_event"] = benchmark::Counter(
-          events * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-    }
-    if (state_.thread_index() != 0) return 0;
-    const uint64_t dropped = EventsLost() - lost_before_;
-    state_.counters["dropped"] = static_cast<double>(dropped);
-    double ns = static_cast<double>(end_ns - start_ns_) / std::max(events, 1.0);
-    if (interleaved_) {
-      const double n = static_cast<double>(std::max<uint64_t>(chunk_iters_, 1));
-      ns = static_cast<double>(event_ns_) / (n * events_per_iter_);
-      state_.counters["ns_per_event"] = ns;  // thread 0's event chunks only
-      const double floor_ns = static_cast<double>(floor_ns_) / n;
-      state_.counters["floor_ns"] = floor_ns;
-      state_.counters["x_floor"] = ns / floor_ns;
-    }
-    if (dropped != 0) {
-      state_.SkipWithError(("dropped " + std::to_string(dropped) +
-                            " events (pool exhausted): not a result")
-                               .c_str());
-    }
-    return ns;
-  }
-  void SetRatio(double ns) {
-    if (state_.thread_index() != 0 || interleaved_) return;
-    auto it = g_floor_ns.find(state_.threads());
-    if (it != g_floor_ns.end() && it->second > 0) {
-      state_.counters["x_floor"] = benchmark::Counter(ns / it->second);
-    }
-  }
-
- private:
-  benchmark::State& state_;
-  Mode mode_;
-  int events_per_iter_;
-  uint64_t lost_before_ = 0;
-  uint64_t start_ns_ = 0;
-  bool interleaved_ = false;
-  uint64_t floor_ns_ = 0, event_ns_ = 0, chunk_iters_ = 0;
-};
-
-
-void BM_Tracer_Floor(benchmark::State& state) {
-  RunScope run(state, Mode::kOff, 1);
-  FloorBuffer& fb = t_floor;
-  run.Begin();
-  for (auto _ : state) FloorOp(fb);
-  const double ns = run.End();
-  if (state.thread_index() == 0) g_floor_ns[state.threads()] = ns;
-  run.SetRatio(ns);
-}
-
-// The timed loop of a per-event benchmark: with tracing off, the plain loop (the disabled
-// cost is a fraction of a ns, which the interleaved chunks' own loop would swamp; written out
-// here, in the benchmark's own frame, so the compiler keeps it as tight as the hooks are);
-// with tracing on, RunScope::Loop with the floor interleaved.
-#define TRACER_BENCH_LOOP(run, state, mode, ...)                     \
-  do {                                                               \
-    if ((mode) == Mode::kOff) {                                      \
-      (run).Begin();                                                 \
-      for (auto _ : (state)) { __VA_ARGS__; }                        \
-    } else {                                                         \
-      (run).Loop([&]() __attribute__((always_inline)) { __VA_ARGS__; }); \
-    }                                                                \
+// The timed loop of a per-event run (RunScope::Loop, the floor interleaved), with the event
+// inlined into it. Tracing off, an event costs a fraction of a ns: longer chunks keep the
+// clock reads around each chunk out of the figure (see bench::kChunkOff).
+#define TRACER_BENCH_LOOP(run, mode, ...)                                           \
+  do {                                                                              \
+    if ((mode) == Mode::kOff) {                                                     \
+      (run).Loop<bench::kChunkOff>([&]() __attribute__((always_inline)) { __VA_ARGS__; }); \
+    } else {                                                                        \
+      (run).Loop<bench::kChunkOn>([&]() __attribute__((always_inline)) { __VA_ARGS__; });  \
+    }                                                                               \
   } while (0)
+
+// The floor itself, and rdtsc alone, as events: their x floor shows the method's own noise
+// (the floor's is 1.00 up to it).
+void BM_Tracer_Floor(benchmark::State& state) {
+  bench::RunScope run = PerEventRun(state, Mode::kOff, 1);
+  bench::FloorBuffer& fb = bench::ThreadFloorBuffer();
+  run.Loop([&]() __attribute__((always_inline)) { bench::FloorOp(fb); });
+  run.End();
+}
+void BM_Tracer_FloorRdtsc(benchmark::State& state) {
+  bench::RunScope run = PerEventRun(state, Mode::kOff, 1);
+  run.Loop([&]() __attribute__((always_inline)) { bench::RdtscOp(); });
+  run.End();
+}
 
 // ---- One benchmark per event kind. -------------------------------------------------------
 
@@ -306,10 +213,10 @@ const tracer::Name& CounterName() {
 
 // Region begin + end (2 events).
 void BM_Tracer_RegionPair(benchmark::State& state, Mode mode) {
-  RunScope run(state, mode, 2);
+  bench::RunScope run = PerEventRun(state, mode, 2);
   const tracer::Task task;  // id 0: the thread's own time
   const tracer::Name& name = RegionName();
-  TRACER_BENCH_LOOP(run, state, mode, {
+  TRACER_BENCH_LOOP(run, mode, {
     tracer::Region r = tracer::StartRegion(task, name);
     r.End();
   });
@@ -318,11 +225,11 @@ void BM_Tracer_RegionPair(benchmark::State& state, Mode mode) {
 
 // Task block + unblock (2 events; each captures a stack when stacks are on).
 void BM_Tracer_TaskBlockUnblock(benchmark::State& state, Mode mode) {
-  RunScope run(state, mode, 2);
+  bench::RunScope run = PerEventRun(state, mode, 2);
   tracer::TaskRef t;
   t.id = tracer::hooks::NewTaskId();  // no TaskCreate: the pair alone is timed
   int object = 0;
-  TRACER_BENCH_LOOP(run, state, mode, {
+  TRACER_BENCH_LOOP(run, mode, {
     tracer::hooks::TaskBlock(t, tracer::BlockReason::kMutex, &object);
     tracer::hooks::TaskUnblock(t, &object);
   });
@@ -331,9 +238,9 @@ void BM_Tracer_TaskBlockUnblock(benchmark::State& state, Mode mode) {
 
 // Syscall begin + end (2 events; begin captures a stack when stacks are on).
 void BM_Tracer_SyscallPair(benchmark::State& state, Mode mode) {
-  RunScope run(state, mode, 2);
+  bench::RunScope run = PerEventRun(state, mode, 2);
   const tracer::Name& name = SyscallName();
-  TRACER_BENCH_LOOP(run, state, mode, {
+  TRACER_BENCH_LOOP(run, mode, {
     tracer::hooks::SyscallBegin(name);
     tracer::hooks::SyscallEnd();
   });
@@ -342,19 +249,19 @@ void BM_Tracer_SyscallPair(benchmark::State& state, Mode mode) {
 
 // A log with a short (12-byte) message (1 event).
 void BM_Tracer_Log(benchmark::State& state, Mode mode) {
-  RunScope run(state, mode, 1);
+  bench::RunScope run = PerEventRun(state, mode, 1);
   const tracer::Task task;
   const tracer::Name& category = LogCategory();
-  TRACER_BENCH_LOOP(run, state, mode, tracer::Log(task, category, "miss key 42!"));
+  TRACER_BENCH_LOOP(run, mode, tracer::Log(task, category, "miss key 42!"));
   run.End();
 }
 
 // A counter sample (1 event).
 void BM_Tracer_Counter(benchmark::State& state, Mode mode) {
-  RunScope run(state, mode, 1);
+  bench::RunScope run = PerEventRun(state, mode, 1);
   const tracer::Name& name = CounterName();
   int64_t v = 0;
-  TRACER_BENCH_LOOP(run, state, mode, tracer::hooks::Counter(name, v++ & 1023));
+  TRACER_BENCH_LOOP(run, mode, tracer::hooks::Counter(name, v++ & 1023));
   run.End();
 }
 
@@ -555,59 +462,80 @@ void BM_Tracer_ThreadPoolContention(benchmark::State& state) {
 // 100k tasks, ~0.8 M events, about a second of the pool benchmark's trace), then the timed
 // part seals them into one generation (CutGeneration, on this thread: CPU time). Reports
 // ns/event of sealing (scan for ids and task states, tables, encoding; the sink is /dev/null).
+// The collector's cost per event: two threads record a thread pool's mix of events (untimed:
+// per task create, start, a region, a syscall, a block/unblock/restart every other task, end;
+// 100k tasks, ~0.8 M events, about a second of the pool benchmark's trace), then the timed
+// part seals them into one generation (CutGeneration, on this thread). Reports ns_per_event:
+// the process CPU of the cut (this thread and the collector: scan for ids and task states,
+// tables, encoding; the sink is /dev/null) over the events it sealed. Not a hot path: it has
+// no floor. One untimed round first, so that first-time setup (the task table and the
+// tables' growth to this size, the collector's scratch) is not charged to the first
+// iteration, which is the only one a smoke run has.
 void BM_Tracer_Seal(benchmark::State& state) {
   static const tracer::Name kTaskName("pool-task");
   static const tracer::Name kRegion("compute");
   static const tracer::Name kSyscall("getppid");
   constexpr int kTasksPerThread = 50000;
-  Session::Ensure(Mode::kOn);
-  WaitForCollector();
-  const uint64_t lost_before = EventsLost();
-  uint64_t events = 0;
-  for (auto _ : state) {
-    state.PauseTiming();
-    auto record = [&](int seed) {
-      static std::mutex mu;
-      std::vector<tracer::TaskRef> refs(kTasksPerThread);
-      for (int i = 0; i < kTasksPerThread; ++i) {
-        tracer::TaskRef& t = refs[i];
-        tracer::hooks::TaskCreate(t, kTaskName);
-        tracer::hooks::TaskStart(t);
-        {
-          tracer::Region r = tracer::StartRegion(tracer::Task(), kRegion);
-        }
-        if (((i + seed) & 1) != 0) {
-          tracer::hooks::TaskBlock(t, tracer::BlockReason::kMutex, &mu);
-          tracer::hooks::TaskUnblock(t, &mu);
-          tracer::hooks::TaskStart(t);
-        }
-        {
-          tracer::hooks::ScopedSyscall sc(kSyscall);
-        }
-        tracer::hooks::TaskEnd(t);
+  static std::mutex mu;  // only its address is recorded
+  auto record = [&](int seed) {
+    std::vector<tracer::TaskRef> refs(kTasksPerThread);
+    for (int i = 0; i < kTasksPerThread; ++i) {
+      tracer::TaskRef& t = refs[i];
+      tracer::hooks::TaskCreate(t, kTaskName);
+      tracer::hooks::TaskStart(t);
+      {
+        tracer::Region r = tracer::StartRegion(tracer::Task(), kRegion);
       }
-    };
+      if (((i + seed) & 1) != 0) {
+        tracer::hooks::TaskBlock(t, tracer::BlockReason::kMutex, &mu);
+        tracer::hooks::TaskUnblock(t, &mu);
+        tracer::hooks::TaskStart(t);
+      }
+      {
+        tracer::hooks::ScopedSyscall sc(kSyscall);
+      }
+      tracer::hooks::TaskEnd(t);
+    }
+  };
+  auto record_both = [&] {
     std::thread other(record, 1);
     record(0);
     other.join();
+  };
+  Session::Ensure(Mode::kOn);
+  WaitForCollector();
+  record_both();  // the untimed round
+  WaitForCollector();
+  const uint64_t lost_before = EventsLost();
+  uint64_t events = 0, seal_cpu_ns = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    record_both();
     const tracer::TracerStats before = tracer::GetTracerStats();
+    const uint64_t cpu0 = bench::ProcessCpuNs();
     state.ResumeTiming();
     WaitForCollector();  // seals what the two threads recorded
     state.PauseTiming();
+    seal_cpu_ns += bench::ProcessCpuNs() - cpu0;
     events += tracer::GetTracerStats().events_sealed - before.events_sealed;
     state.ResumeTiming();
   }
   state.counters["events"] = static_cast<double>(events) / static_cast<double>(state.iterations());
-  state.counters["ns_per_event"] = benchmark::Counter(
-      static_cast<double>(events) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_event"] =
+      events == 0 ? 0.0 : static_cast<double>(seal_cpu_ns) / static_cast<double>(events);
   const uint64_t dropped = EventsLost() - lost_before;
   state.counters["dropped"] = static_cast<double>(dropped);
-  if (dropped != 0) state.SkipWithError("dropped events (pool exhausted): not a result");
+  if (dropped != 0) {
+    state.SkipWithError(("dropped " + std::to_string(dropped) + " events: not a result").c_str());
+  } else if (events == 0) {
+    state.SkipWithError("sealed no events: not a result");
+  }
 }
 
 // ---- Registration: grouped by mode, so each session starts once (see the top). ------------
 
 BENCHMARK(BM_Tracer_Floor)->Threads(1)->Threads(2);
+BENCHMARK(BM_Tracer_FloorRdtsc)->Threads(1)->Threads(2);
 
 BENCHMARK_CAPTURE(BM_Tracer_RegionPair, off, Mode::kOff)->Threads(1)->Threads(2);
 BENCHMARK_CAPTURE(BM_Tracer_TaskBlockUnblock, off, Mode::kOff)->Threads(1)->Threads(2);
@@ -618,12 +546,61 @@ BENCHMARK_CAPTURE(BM_Tracer_Counter, off, Mode::kOff)->Threads(1)->Threads(2);
 // Tracing on: a fixed iteration count keeps each run's events (<= ~20 MiB) well inside the
 // 256 MiB pool, so a run measures recording, not the drop path, even when the collector (one
 // thread, sealing ~400 MB/s of synthetic events) falls behind a tight loop on a busy machine.
-constexpr int kOnIterations = 1 << 19;
+constexpr int kOnIterations = 1 << 19;  // a multiple of bench::kChunkOn
 BENCHMARK_CAPTURE(BM_Tracer_RegionPair, on, Mode::kOn)->Iterations(kOnIterations)->Threads(1)->Threads(2);
 BENCHMARK_CAPTURE(BM_Tracer_TaskBlockUnblock, on, Mode::kOn)->Iterations(kOnIterations)->Threads(1)->Threads(2);
 BENCHMARK_CAPTURE(BM_Tracer_SyscallPair, on, Mode::kOn)->Iterations(kOnIterations)->Threads(1)->Threads(2);
 BENCHMARK_CAPTURE(BM_Tracer_Log, on, Mode::kOn)->Iterations(kOnIterations)->Threads(1)->Threads(2);
 BENCHMARK_CAPTURE(BM_Tracer_Counter, on, Mode::kOn)->Iterations(kOnIterations)->Threads(1)->Threads(2);
+
+// ==== The convenient literal API (issue #15, item 11). ====================================
+// The same events as the Name rows above, written as users write them: a string literal
+// where the Name rows pass a tracer::Name. Their functions and registrations stay together in
+// this block. Targets: as the Name rows (off <= 0.3 ns/event, on <= 1.2x the floor).
+
+// StartRegion(task, "literal") + End (2 events).
+void BM_Tracer_RegionPairLiteral(benchmark::State& state, Mode mode) {
+  bench::RunScope run = PerEventRun(state, mode, 2);
+  const tracer::Task task;
+  TRACER_BENCH_LOOP(run, mode, {
+    tracer::Region r = tracer::StartRegion(task, "bench-region");
+    r.End();
+  });
+  run.End();
+}
+
+// StartRegion("literal") on the current task + End (2 events).
+void BM_Tracer_RegionPairLiteralCurrentTask(benchmark::State& state, Mode mode) {
+  bench::RunScope run = PerEventRun(state, mode, 2);
+  TRACER_BENCH_LOOP(run, mode, {
+    tracer::Region r = tracer::StartRegion("bench-region");
+    r.End();
+  });
+  run.End();
+}
+
+// Log(task, "literal category", "message") (1 event).
+void BM_Tracer_LogLiteral(benchmark::State& state, Mode mode) {
+  bench::RunScope run = PerEventRun(state, mode, 1);
+  const tracer::Task task;
+  TRACER_BENCH_LOOP(run, mode, tracer::Log(task, "cache", "miss key 42!"));
+  run.End();
+}
+
+// Registered here, after the Name rows' `on` block and before BM_Tracer_Seal (which runs in
+// the `on` session too): off, then on (one session restart).
+constexpr int kLiteralOnIterations = 1 << 19;  // as kOnIterations above: fits in the pool
+BENCHMARK_CAPTURE(BM_Tracer_RegionPairLiteral, off, Mode::kOff)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_RegionPairLiteralCurrentTask, off, Mode::kOff)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_LogLiteral, off, Mode::kOff)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_RegionPairLiteral, on, Mode::kOn)
+    ->Iterations(kLiteralOnIterations)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_RegionPairLiteralCurrentTask, on, Mode::kOn)
+    ->Iterations(kLiteralOnIterations)->Threads(1)->Threads(2);
+BENCHMARK_CAPTURE(BM_Tracer_LogLiteral, on, Mode::kOn)
+    ->Iterations(kLiteralOnIterations)->Threads(1)->Threads(2);
+
+// ==== End of the literal API block. =======================================================
 
 BENCHMARK(BM_Tracer_Seal)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();
 
@@ -641,80 +618,100 @@ BENCHMARK(BM_Tracer_ThreadPoolContention)
     ->MeasureProcessCPUTime()
     ->Unit(benchmark::kMicrosecond);
 
-// ---- The summary: medians over the floor's median, from this run. ------------------------
+// ---- The summary: each row's median counters, from this run. -----------------------------
 
-// Forwards to the console and keeps each benchmark's representative run: the median
-// aggregate with repetitions, else the single run.
+// Forwards to the console and keeps each benchmark's representative run (bench::
+// IsRepresentative) and whether any run reported an error.
 class SummaryReporter : public benchmark::ConsoleReporter {
  public:
   SummaryReporter() : ConsoleReporter(OO_Tabular) {}
 
   void ReportRuns(const std::vector<Run>& reports) override {
     for (const Run& r : reports) {
-      const std::string name = r.benchmark_name();
-      Row& row = rows_[r.run_name.function_name + "/" + r.run_name.args + "|" +
-                       std::to_string(r.threads)];
+      const std::string label = r.run_name.function_name +
+                                (r.run_name.args.empty() ? "" : "/" + r.run_name.args) +
+                                "/threads:" + std::to_string(r.threads);
+      Row& row = rows_[label];
       if (row.order == 0) row.order = ++next_order_;
-      row.label = r.run_name.function_name +
-                  (r.run_name.args.empty() ? "" : "/" + r.run_name.args) + "/threads:" +
-                  std::to_string(r.threads);
+      row.label = label;
       row.function = r.run_name.function_name;
       row.threads = static_cast<int>(r.threads);
       if (r.error_occurred) {
-        row.error = true;
+        row.error = r.error_message.empty() ? "error" : r.error_message;
+        any_error_ = true;
         continue;
       }
-      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
-      const bool single = r.run_type == Run::RT_Iteration && r.repetitions <= 1;
-      if (!median && !single) continue;
+      if (!bench::IsRepresentative(r)) continue;
       row.cpu_ns = r.GetAdjustedCPUTime() *
-                    (r.time_unit == benchmark::kMicrosecond ? 1e3
-                     : r.time_unit == benchmark::kMillisecond ? 1e6
-                     : r.time_unit == benchmark::kSecond    ? 1e9
-                                                            : 1.0);
-      auto it = r.counters.find("ns_per_event");
-      row.ns_per_event = it == r.counters.end() ? -1 : it->second.value;
-      auto x = r.counters.find("x_floor");
-      row.x_floor = x == r.counters.end() ? -1 : x->second.value;
+                   (r.time_unit == benchmark::kMicrosecond   ? 1e3
+                    : r.time_unit == benchmark::kMillisecond ? 1e6
+                    : r.time_unit == benchmark::kSecond      ? 1e9
+                                                             : 1.0);
+      for (const auto& [k, c] : r.counters) row.counters[k] = c.value;
       row.valid = true;
     }
     ConsoleReporter::ReportRuns(reports);
   }
 
+  bool any_error() const { return any_error_; }
+
   void PrintSummary() const {
     std::vector<const Row*> rows;
     for (const auto& [k, row] : rows_) rows.push_back(&row);
-    std::sort(rows.begin(), rows.end(), [](const Row* a, const Row* b) { return a->order < b->order; });
-    std::map<int, double> floor;
+    std::sort(rows.begin(), rows.end(),
+              [](const Row* a, const Row* b) { return a->order < b->order; });
+    auto print_error = [](const Row* r) {
+      std::printf("%-52s ERROR (%s): not a result\n", r->label.c_str(), r->error.c_str());
+    };
+
+    std::printf("\nSummary (%s)\n", any_median_ ? "medians" : "single runs");
+    std::printf("Per-event cost\n");
+    bench::PrintPerEventHeader();
     for (const Row* r : rows) {
-      if (r->function == "BM_Tracer_Floor" && r->valid && !r->error) floor[r->threads] = r->ns_per_event;
+      if (!r->error.empty() && r->IsPerEvent()) print_error(r);
+      if (!r->error.empty() || !r->valid || r->counters.count("floor_ns") == 0) continue;
+      bench::PrintPerEventRow(r->label, r->counters, r->label.find("/off/") != std::string::npos);
     }
-    std::printf("\nSummary (%s; ratio = ns/event over the floor interleaved with it in the same run;"
-                " the floor rows: their own runs)\n",
-                any_median_ ? "medians" : "single runs");
-    std::printf("%-52s %12s %10s\n", "benchmark", "ns/event", "x floor");
-    std::map<std::string, double> pool;  // label -> process CPU ns per iteration
+    bench::PrintPerEventLegend();
+
+    // The literal API beside the Name API: the same event, the same mode and threads.
+    bool header = false;
     for (const Row* r : rows) {
-      if (r->error) {
-        std::printf("%-52s %23s\n", r->label.c_str(), "DROPPED/ERROR: not a result");
-        continue;
+      const size_t lit = r->function.find("Literal");
+      if (lit == std::string::npos || !r->valid || !r->error.empty()) continue;
+      // BM_Tracer_RegionPairLiteralCurrentTask/on/threads:1 -> BM_Tracer_RegionPair/on/threads:1
+      std::string name_label = r->label;
+      name_label.erase(lit, name_label.find('/', lit) - lit);
+      auto it = rows_.find(name_label);
+      if (it == rows_.end() || !it->second.valid || !it->second.error.empty()) continue;
+      if (!header) {
+        std::printf("\nString literal API over the Name API (same event, mode and threads)\n");
+        std::printf("%-52s %12s %12s %9s\n", "benchmark", "literal ns", "Name ns", "x Name");
+        header = true;
       }
-      if (!r->valid) continue;
-      if (r->ns_per_event < 0) {
-        pool[r->label] = r->cpu_ns;
-        continue;
-      }
-      auto f = floor.find(r->threads);
-      if (r->x_floor > 0) {
-        std::printf("%-52s %12.2f %10.2f\n", r->label.c_str(), r->ns_per_event, r->x_floor);
-      } else if (f != floor.end() && f->second > 0) {
-        std::printf("%-52s %12.2f %10.2f\n", r->label.c_str(), r->ns_per_event,
-                    r->ns_per_event / f->second);
-      } else {
-        std::printf("%-52s %12.2f %10s\n", r->label.c_str(), r->ns_per_event, "-");
+      const double a = r->Get("ns_per_event"), b = it->second.Get("ns_per_event");
+      std::printf("%-52s %12.3f %12.3f %9.2f\n", r->label.c_str(), a, b, b > 0 ? a / b : 0);
+    }
+
+    for (const Row* r : rows) {
+      if (r->function != "BM_Tracer_Seal") continue;
+      std::printf("\nSealing (the collector's CPU per event; not a hot path, no floor)\n");
+      if (!r->error.empty()) {
+        print_error(r);
+      } else if (r->valid) {
+        std::printf("%-52s %8.2f ns/event over %.0f events per cut\n", r->label.c_str(),
+                    r->Get("ns_per_event"), r->Get("events"));
       }
     }
+
     // Thread pool: slowdown of each traced run over the untraced one with the same work_ns.
+    std::map<std::string, double> pool;  // label -> process CPU ns per batch
+    for (const Row* r : rows) {
+      if (r->function != "BM_Tracer_ThreadPoolContention") continue;
+      if (!r->error.empty()) print_error(r);
+      if (r->valid && r->error.empty()) pool[r->label] = r->cpu_ns;
+    }
+    if (!pool.empty()) std::printf("\nThread pool (process CPU per batch, vs tracing:0)\n");
     for (const auto& [label, ns] : pool) {
       const size_t t = label.find("tracing:");
       if (t == std::string::npos || label.compare(t, 9, "tracing:0") == 0) continue;
@@ -722,9 +719,9 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       off.replace(t, 9, "tracing:0");
       auto it = pool.find(off);
       if (it == pool.end() || it->second <= 0) continue;
-      std::printf("%-52s slowdown %+.2f%% (process CPU per batch vs tracing:0)\n",
-                  label.c_str(), 100.0 * (ns / it->second - 1.0));
+      std::printf("%-52s slowdown %+.2f%%\n", label.c_str(), 100.0 * (ns / it->second - 1.0));
     }
+    if (any_error_) std::printf("\nSome runs reported an error (above): exit status 1\n");
   }
 
   void NoteMedians() { any_median_ = true; }
@@ -732,26 +729,32 @@ class SummaryReporter : public benchmark::ConsoleReporter {
  private:
   struct Row {
     int order = 0;
-    std::string label, function;
+    std::string label, function;  // function: BENCHMARK_CAPTURE's includes "/<capture>"
     int threads = 1;
-    bool valid = false, error = false;
-    double ns_per_event = -1, cpu_ns = 0;
-    double x_floor = -1;  // from the floor interleaved in the run, when it has one
+    bool valid = false;
+    std::string error;  // non-empty: some run of this row reported it
+    double cpu_ns = 0;
+    std::map<std::string, double> counters;
+    double Get(const std::string& k) const {
+      auto it = counters.find(k);
+      return it == counters.end() ? 0 : it->second;
+    }
+    bool IsPerEvent() const {
+      return function != "BM_Tracer_Seal" && function != "BM_Tracer_ThreadPoolContention";
+    }
   };
   std::map<std::string, Row> rows_;
   int next_order_ = 0;
   bool any_median_ = false;
+  bool any_error_ = false;
 };
 
 }  // namespace
 
+// Exits 1 if any run reported an error (dropped events, nothing sealed), so that a smoke run
+// of a broken benchmark fails.
 int main(int argc, char** argv) {
-  bool repetitions = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--benchmark_repetitions=", 24) == 0 && std::atoi(argv[i] + 24) > 1) {
-      repetitions = true;
-    }
-  }
+  const bool repetitions = bench::RepetitionsRequested(argc, argv);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   SummaryReporter reporter;
@@ -760,5 +763,5 @@ int main(int argc, char** argv) {
   Session::StopAll();
   reporter.PrintSummary();
   benchmark::Shutdown();
-  return 0;
+  return reporter.any_error() ? 1 : 0;
 }

@@ -23,21 +23,16 @@ expect_one_error_line() {
   [[ $(wc -l <"$err") == 1 ]] || fail "stderr is not one line"
   expect_err '^tracetool: '
 }
-# Every stdout line must parse as JSON with the keys dump promises.
+# jq is a test dependency (scripts/install-deps.sh installs it): without it a case that checks
+# JSON fails rather than skipping its checks.
+need_jq() { command -v jq >/dev/null || fail "jq is not installed (scripts/install-deps.sh installs it)"; }
+# Every stdout line must parse as JSON with the keys dump promises. -s reads all the lines into
+# one array (plain `jq -e` would judge the last line's result alone).
 check_jsonl() {
-  if command -v jq >/dev/null; then
-    jq -e 'has("ts_ns") and has("real_ns") and has("thread") and has("type")' "$out" >/dev/null ||
-      fail "a jsonl line does not parse or lacks ts_ns/real_ns/thread/type"
-  elif command -v python3 >/dev/null; then
-    python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    o = json.loads(line)
-    assert all(k in o for k in ("ts_ns", "real_ns", "thread", "type")), line
-' "$out" || fail "a jsonl line does not parse or lacks ts_ns/real_ns/thread/type"
-  else
-    fail "neither jq nor python3 is available to parse JSON"
-  fi
+  need_jq
+  jq -s -e 'length > 0 and all(.[]; type == "object" and has("ts_ns") and has("real_ns") and has("thread") and has("type"))' \
+    "$out" >/dev/null ||
+    fail "a jsonl line does not parse or lacks ts_ns/real_ns/thread/type"
 }
 
 case $case_name in
@@ -80,12 +75,11 @@ case $case_name in
     [[ -z $(cat "$err") ]] || fail "stderr not empty"
     run 0 stats --format=json "$sample"
     [[ $(wc -l <"$out") == 1 ]] || fail "json stats is not one line"
-    if command -v jq >/dev/null; then
-      [[ $(jq '.events' "$out") == 875 ]] || fail "json events != 875"
-      [[ $(jq '.events_by_type.PhaseBegin' "$out") == 2 ]] || fail "json PhaseBegin != 2"
-      [[ $(jq '.compressed_generations' "$out") == 1 ]] || fail "json compressed != 1"
-      [[ $(jq -r '.wall_clock_start' "$out") == 2024-03-01T09:00:00* ]] || fail "json wall clock"
-    fi
+    need_jq
+    [[ $(jq '.events' "$out") == 875 ]] || fail "json events != 875"
+    [[ $(jq '.events_by_type.PhaseBegin' "$out") == 2 ]] || fail "json PhaseBegin != 2"
+    [[ $(jq '.compressed_generations' "$out") == 1 ]] || fail "json compressed != 1"
+    [[ $(jq -r '.wall_clock_start' "$out") == 2024-03-01T09:00:00* ]] || fail "json wall clock"
     ;;
   dump_text)
     run 0 dump "$sample"
