@@ -1,18 +1,22 @@
 #include "recorder/flight_recorder.h"
 
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <fstream>
 #include <map>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tests/tracer/test_util.h"
 #include "tracer/hooks.h"
+#include "tracer/internal/clock.h"
 #include "tracer/tracer.h"
 
 namespace tracer {
@@ -81,10 +85,15 @@ TEST(FlightRecorderTest, DumpCoversMinAgeAndLittleMore) {
   load.Stop();
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, sink.data().size());
+  EXPECT_EQ(st.bytes, sink.data().size()) << "every byte written, header included";
   auto rb = ReadTrace(sink.Release());
   ASSERT_TRUE(rb.ok()) << rb.status();
   ASSERT_FALSE(rb->generations.empty());
   const int64_t begin = rb->generations.front()->begin_ns;
+  // The window ends where the last generation does (WriteTo's own cut, after `before`).
+  EXPECT_EQ(st.window_end_ns, rb->generations.back()->end_ns);
+  EXPECT_GE(st.window_end_ns, before);
+  EXPECT_EQ(st.covered, absl::Nanoseconds(st.window_end_ns - st.window_begin_ns));
   const int64_t period = absl::ToInt64Nanoseconds(fr.Stats().generation_period);
   EXPECT_LE(begin, before - absl::ToInt64Nanoseconds(c.min_age)) << "covers min_age";
   // No earlier than needed by more than one generation: without its oldest generation the
@@ -272,17 +281,52 @@ TEST(FlightRecorderTest, CaptureAndRecorderCyclingAtOnceNeverCollide) {
   EXPECT_FALSE(IsTracing());
 }
 
-// Writes slowly, so Stop lands in the middle of a dump.
-class SlowSink : public Sink {
+// Blocks in its first Write until released, so a test can act while a dump is in progress.
+// Written to from one thread at a time (the dumping one); flushed() may be read from any.
+class GatedSink : public Sink {
  public:
   absl::Status Write(absl::string_view d) override {
-    absl::SleepFor(absl::Milliseconds(2));
+    if (!entered_.HasBeenNotified()) {
+      entered_.Notify();
+      release_.WaitForNotification();
+    }
     data_.append(d.data(), d.size());
     return absl::OkStatus();
   }
+  absl::Status Flush() override {  // the dump's last call
+    flushed_.store(true, std::memory_order_release);
+    return absl::OkStatus();
+  }
+  void WaitUntilEntered() { entered_.WaitForNotification(); }
+  void Release() { release_.Notify(); }
+  bool flushed() const { return flushed_.load(std::memory_order_acquire); }
+  const std::string& data() const { return data_; }  // once the dump is over
+
+ private:
+  absl::Notification entered_, release_;
+  std::atomic<bool> flushed_{false};
   std::string data_;
 };
 
+// Whether thread `tid` of this process is asleep in the kernel (and, where /proc shows the
+// syscall, in a futex wait: a contended lock). True when /proc cannot tell.
+bool AsleepOnALock(pid_t tid) {
+  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const size_t paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size()) return true;
+  if (line[paren + 2] != 'S') return false;
+  std::ifstream syscall("/proc/self/task/" + std::to_string(tid) + "/syscall");
+  long nr = -1;
+  if (!(syscall >> nr)) return true;  // not shown here: asleep is the best we can see
+  return nr == SYS_futex;
+}
+
+// Stop called while a dump is in the middle of writing waits for the dump to finish: the
+// sink holds the dump in its first write until a Stop on another thread is seen blocked (not
+// returned, asleep, the recorder still attached); once released, the dump completes and
+// flushes before Stop returns.
 TEST(FlightRecorderTest, StopDuringWriteToWaitsForTheDump) {
   FlightRecorderConfig c;
   c.min_age = absl::Milliseconds(100);
@@ -290,17 +334,55 @@ TEST(FlightRecorderTest, StopDuringWriteToWaitsForTheDump) {
   FlightRecorder fr(c);
   ASSERT_TRUE(fr.Start().ok());
   Load load(1, absl::Microseconds(10));
-  absl::SleepFor(absl::Milliseconds(300));
-  SlowSink sink;
+  // Something to dump: a few generations sealed by the collector.
+  for (int i = 0; i < 10000 && fr.Stats().generations_retained < 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  GatedSink sink;
   absl::StatusOr<uint64_t> n;
   std::thread dumper([&] { n = fr.WriteTo(sink); });
-  absl::SleepFor(absl::Milliseconds(5));
-  ASSERT_TRUE(fr.Stop().ok());
+  sink.WaitUntilEntered();
+  std::atomic<pid_t> stopper_tid{0};
+  std::atomic<bool> stop_returned{false};
+  bool flushed_at_stop = false;
+  absl::Status stopped;
+  std::thread stopper([&] {
+    stopper_tid.store(static_cast<pid_t>(gettid()), std::memory_order_release);
+    stopped = fr.Stop();
+    flushed_at_stop = sink.flushed();
+    stop_returned.store(true, std::memory_order_release);
+  });
+  while (stopper_tid.load(std::memory_order_acquire) == 0) std::this_thread::yield();
+  const pid_t tid = stopper_tid.load(std::memory_order_acquire);
+  while (!stop_returned.load(std::memory_order_acquire) && !AsleepOnALock(tid)) {
+    absl::SleepFor(absl::Microseconds(100));
+  }
+  // Asleep is not enough (a Stop that did not wait would sleep too, detaching the recorder):
+  // the collector must go on sealing generations meanwhile, which it stops doing once the
+  // recorder, the only consumer, is detached.
+  const uint64_t sealed = GetTracerStats().generations;
+  while (!stop_returned.load(std::memory_order_acquire) &&
+         GetTracerStats().generations < sealed + 3) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_FALSE(stop_returned.load(std::memory_order_acquire))
+      << "Stop returned while the dump was still writing";
+  EXPECT_TRUE(AsleepOnALock(tid));
+  EXPECT_GT(GetTracerStats().pool_bytes, 0u) << "tracing goes on: the recorder is attached";
+  EXPECT_FALSE(sink.flushed());
+  sink.Release();
+  stopper.join();
   dumper.join();
   load.Stop();
+  EXPECT_TRUE(stopped.ok()) << stopped;
+  EXPECT_TRUE(flushed_at_stop) << "Stop returned before the dump had finished";
+  EXPECT_FALSE(fr.Enabled());
   ASSERT_TRUE(n.ok()) << n.status();
-  auto rb = ReadTrace(sink.data_);
-  EXPECT_TRUE(rb.ok()) << rb.status();
+  EXPECT_EQ(*n, sink.data().size());
+  auto rb = ReadTrace(sink.data());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  EXPECT_GE(rb->generations.size(), 3u);
+  EXPECT_FALSE(rb->events.empty());
 }
 
 class FailAfter : public Sink {
@@ -329,6 +411,187 @@ TEST(FlightRecorderTest, FailingSinkReturnsErrorAndRecorderKeepsGoing) {
   load.Stop();
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_TRUE(ReadTrace(good.Release()).ok());
+  ASSERT_TRUE(fr.Stop().ok());
+}
+
+// DumpStats::events_lost is the sum of the dump's loss records, and the records' spans lie
+// in the time the flood ran: a flood into the smallest pool (max_bytes 1 MiB: a 64 KiB pool)
+// loses events.
+TEST(FlightRecorderTest, DumpStatsCountTheLossRecordsInTheDump) {
+  FlightRecorderConfig c;
+  c.min_age = absl::Seconds(10);  // nothing ages out during the test
+  c.max_bytes = 1 << 20;
+  FlightRecorder fr(c);
+  ASSERT_TRUE(fr.Start().ok());
+  const uint64_t lost_before = GetTracerStats().events_lost;
+  uint64_t tid = 0, start_tick = 0;
+  std::thread flood([&] {
+    tid = static_cast<uint64_t>(gettid());
+    start_tick = tracer_internal::ReadTicks();
+    static const Name kFlood("flood");
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    for (int64_t i = 0;; ++i) {
+      hooks::Counter(kFlood, i);
+      if (i % 1024 == 0 && (GetTracerStats().events_lost > lost_before + 1000 ||
+                            absl::Now() > deadline)) {
+        break;
+      }
+    }
+  });
+  flood.join();
+  const uint64_t end_tick = tracer_internal::ReadTicks();  // after its stop, dropped or not
+  StringSink sink;
+  DumpStats st;
+  auto n = fr.WriteTo(sink, &st);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(st.bytes, sink.data().size());
+  const uint64_t lost = GetTracerStats().events_lost - lost_before;
+  ASSERT_GT(lost, 1000u) << "a 64 KiB pool was meant to run out";
+  RecorderStats rs = fr.Stats();
+  auto rb = ReadTrace(sink.Release());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  EXPECT_EQ(st.events_lost, rb->lost) << "the dump's loss records";
+  if (rs.generations_evicted == 0) {
+    EXPECT_EQ(st.events_lost, lost) << "every generation since Start is in the dump";
+  }
+  EXPECT_GT(st.events_lost, 0u);
+  int records = 0;
+  for (const auto& g : rb->generations) {
+    for (const format::LossRecord& l : g->losses) {
+      if (l.thread != tid) continue;
+      ++records;
+      EXPECT_LE(start_tick, l.begin_tick) << "a drop before the flood began";
+      EXPECT_LE(l.begin_tick, l.end_tick);
+      EXPECT_LE(l.end_tick, end_tick) << "a drop after the flood ended";
+    }
+  }
+  EXPECT_GT(records, 0);
+  ASSERT_TRUE(fr.Stop().ok());
+}
+
+// RecorderStats::window is the span of the retained generations: from the first one's begin
+// to the last one's end, as a dump taken right after shows them (the dump adds its own cut,
+// and maybe a periodic one, after them).
+TEST(FlightRecorderTest, StatsWindowSpansTheRetainedGenerations) {
+  FlightRecorderConfig c;
+  c.min_age = absl::Seconds(60);  // a 2 s period, and nothing ages out
+  c.max_bytes = 4 << 20;
+  FlightRecorder fr(c);
+  ASSERT_TRUE(fr.Start().ok());
+  EXPECT_EQ(fr.Stats().window, absl::ZeroDuration()) << "nothing retained yet";
+  static const Name kC("window");
+  for (int i = 0; i < 3; ++i) {  // three generations, each sealed by a dump's cut
+    hooks::Counter(kC, i);
+    absl::SleepFor(absl::Milliseconds(2));
+    StringSink ignored;
+    ASSERT_TRUE(fr.WriteTo(ignored).ok());
+  }
+  const RecorderStats rs = fr.Stats();
+  StringSink sink;
+  ASSERT_TRUE(fr.WriteTo(sink).ok());
+  ASSERT_EQ(rs.generations_evicted, 0u);
+  ASSERT_GE(rs.generations_retained, 3u);
+  auto rb = ReadTrace(sink.Release());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_GT(rb->generations.size(), rs.generations_retained);
+  const int64_t span = rb->generations[rs.generations_retained - 1]->end_ns -
+                       rb->generations.front()->begin_ns;
+  EXPECT_GT(span, 0);
+  EXPECT_EQ(rs.window, absl::Nanoseconds(span));
+  ASSERT_TRUE(fr.Stop().ok());
+}
+
+// A recorder with compress = true keeps its generations lz4-compressed: the dump reads back
+// with every event, each generation flagged compressed, in fewer bytes than the same events
+// recorded uncompressed.
+TEST(FlightRecorderTest, CompressedRecorderDumpReadsBackInFewerBytes) {
+  static const Name kCategory("compressible");
+  constexpr int kEvents = 1000;
+  const std::string message(100, 'q');
+  auto dump = [&](bool compress) -> std::string {
+    FlightRecorderConfig c;
+    c.min_age = absl::Seconds(10);
+    c.max_bytes = 8 << 20;  // a 512 KiB pool: the ~110 KiB of events fit without a loss
+    c.compress = compress;
+    FlightRecorder fr(c);
+    EXPECT_TRUE(fr.Start().ok());
+    const Task task;
+    for (int i = 0; i < kEvents; ++i) {
+      hooks::Counter(kCategory, i);
+      Log(task, kCategory, message);
+    }
+    StringSink sink;
+    DumpStats st;
+    absl::StatusOr<uint64_t> n = fr.WriteTo(sink, &st);
+    EXPECT_TRUE(n.ok()) << n.status();
+    EXPECT_EQ(st.bytes, sink.data().size());
+    EXPECT_TRUE(fr.Stop().ok());
+    return sink.Release();
+  };
+  const std::string plain = dump(false);
+  const std::string packed = dump(true);
+  for (const std::string* bytes : {&plain, &packed}) {
+    const bool compressed = bytes == &packed;
+    SCOPED_TRACE(compressed ? "compressed" : "plain");
+    auto rb = ReadTrace(*bytes);
+    ASSERT_TRUE(rb.ok()) << rb.status();
+    EXPECT_EQ(rb->lost, 0u);
+    ASSERT_FALSE(rb->generations.empty());
+    for (const auto& g : rb->generations) EXPECT_EQ(g->compressed, compressed) << g->seq;
+    std::vector<int64_t> counters;
+    int logs = 0;
+    for (const auto& [e, g] : rb->events) {
+      if (e.type == EventType::kCounter) counters.push_back(static_cast<int64_t>(e.args[1]));
+      if (e.type == EventType::kLog) logs += e.bytes == message;
+    }
+    ASSERT_EQ(counters.size(), static_cast<size_t>(kEvents));
+    for (int i = 0; i < kEvents; ++i) EXPECT_EQ(counters[i], i);
+    EXPECT_EQ(logs, kEvents);
+  }
+  EXPECT_LT(packed.size(), plain.size() / 3) << "plain " << plain.size();
+}
+
+// A generation larger than the whole ring is dropped and counted (generations_too_large); the
+// recorder goes on. Events are bounded by the pool, so it takes big tables: 64 distinct
+// 32 KiB names used in one generation are 2 MiB of strings, against a ring of under 1 MiB
+// (max_bytes 1 MiB less the pool and the sealing copies). Were the generation cut in two by
+// a periodic seal, one part would still hold at least 1 MiB of them.
+TEST(FlightRecorderTest, GenerationLargerThanTheRingIsDroppedAndCounted) {
+  std::vector<Name> names;
+  for (int i = 0; i < 64; ++i) {
+    names.emplace_back(std::to_string(i) + ":" + std::string(32 << 10, 'a' + i % 26));
+  }
+  FlightRecorderConfig c;
+  c.min_age = absl::Seconds(60);  // a 2 s period: one generation holds all of them
+  c.max_bytes = 1 << 20;
+  FlightRecorder fr(c);
+  ASSERT_TRUE(fr.Start().ok());
+  ASSERT_LT(fr.Stats().ring_bytes, size_t{1} << 20);
+  EXPECT_EQ(fr.Stats().generations_too_large, 0u);
+  for (int i = 0; i < 64; ++i) hooks::Counter(names[i], i);
+  StringSink first;
+  ASSERT_TRUE(fr.WriteTo(first).ok());  // its cut seals the big generation
+  const RecorderStats rs = fr.Stats();
+  EXPECT_GE(rs.generations_too_large, 1u);
+  EXPECT_LE(rs.generations_too_large, 2u);
+  auto big = ReadTrace(first.Release());
+  ASSERT_TRUE(big.ok()) << big.status();
+  int seen = 0;
+  for (const auto& [e, g] : big->events) seen += e.type == EventType::kCounter;
+  EXPECT_LT(seen, 64) << "the generation too large for the ring is not in the dump";
+  // The recorder keeps going: the next generation is dumped as usual.
+  static const Name kAfter("after");
+  hooks::Counter(kAfter, 7);
+  StringSink second;
+  ASSERT_TRUE(fr.WriteTo(second).ok());
+  EXPECT_EQ(fr.Stats().generations_too_large, rs.generations_too_large);
+  auto rb = ReadTrace(second.Release());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  bool saw = false;
+  for (const auto& [e, g] : rb->events) {
+    saw |= e.type == EventType::kCounter && rb->generations[g]->String(e.args[0]) == "after";
+  }
+  EXPECT_TRUE(saw);
   ASSERT_TRUE(fr.Stop().ok());
 }
 

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "tests/tracer/test_util.h"
 #include "tracer/hooks.h"
+#include "tracer/internal/clock.h"
 #include "tracer/internal/collector.h"
 
 namespace tracer {
@@ -162,6 +163,10 @@ TEST_F(TracerTest, EveryEventOfEveryThreadIsReadBackOnceInOrder) {
   EXPECT_EQ(by_type[EventType::kThreadStop], static_cast<uint64_t>(kThreads));
 }
 
+// Losses are counted exactly, and each loss record spans drops that happened: its first and
+// last ticks fall where events of the thread went missing (between the recorded neighbours of
+// a run of dropped events), the records of successive generations do not overlap, and every
+// run of drops is inside some record.
 TEST_F(TracerTest, ExhaustedPoolDropsAndCountsExactly) {
   BufferConfig c;
   c.buffer_bytes = 8 << 10;
@@ -173,32 +178,86 @@ TEST_F(TracerTest, ExhaustedPoolDropsAndCountsExactly) {
   ASSERT_TRUE(StartTrace(sink, o).ok());
   static const Name kCounter("burst");
   constexpr int kEvents = 20000;
-  uint64_t tid = 0;
+  uint64_t tid = 0, start_tick = 0;
   std::thread th([&] {
     tid = static_cast<uint64_t>(gettid());
+    start_tick = tracer_internal::ReadTicks();  // before any of its events, recorded or not
     for (int i = 0; i < kEvents; ++i) hooks::Counter(kCounter, i);
   });
   th.join();
+  const uint64_t joined_tick = tracer_internal::ReadTicks();  // after its last (the stop)
   ASSERT_TRUE(StopTrace().ok());
   auto rb = ReadTrace(sink.Release());
   ASSERT_TRUE(rb.ok()) << rb.status();
+  // The thread's events in order: counters 0..kEvents-1, then its stop. 0 marks a dropped one.
+  std::vector<uint64_t> ticks(kEvents + 1, 0);
   uint64_t counters = 0, stops = 0;
   for (const auto& [e, g] : rb->events) {
     if (e.thread != tid) continue;
-    counters += e.type == EventType::kCounter;
-    stops += e.type == EventType::kThreadStop;
+    if (e.type == EventType::kCounter) {
+      ++counters;
+      ASSERT_LT(e.args[1], static_cast<uint64_t>(kEvents));
+      ticks[e.args[1]] = e.tick;
+    } else if (e.type == EventType::kThreadStop) {
+      ++stops;
+      ticks[kEvents] = e.tick;
+    }
   }
+  // Runs of dropped events, each with the ticks it happened between.
+  struct Window {
+    uint64_t lo, hi;
+  };
+  std::vector<Window> runs;
+  uint64_t missing = 0;
+  for (size_t i = 0; i < ticks.size();) {
+    if (ticks[i] != 0) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < ticks.size() && ticks[j] == 0) ++j;
+    runs.push_back({i == 0 ? start_tick : ticks[i - 1], j < ticks.size() ? ticks[j] : joined_tick});
+    missing += j - i;
+    i = j;
+  }
+  std::vector<format::LossRecord> records;  // the thread's, in generation order
   uint64_t lost = 0;
   for (const auto& g : rb->generations) {
     for (const auto& l : g->losses) {
       if (l.thread != tid) continue;
       lost += l.count;
-      EXPECT_LE(l.begin_tick, l.end_tick);
+      records.push_back(l);
     }
   }
   EXPECT_GT(lost, 0u) << "the pool was meant to run out";
   EXPECT_GT(counters, 0u);
   EXPECT_EQ(counters + stops + lost, static_cast<uint64_t>(kEvents) + 1);
+  EXPECT_EQ(missing, lost);
+  auto in_a_run = [&](uint64_t tick) {
+    for (const Window& w : runs) {
+      if (w.lo <= tick && tick <= w.hi) return true;
+    }
+    return false;
+  };
+  for (size_t k = 0; k < records.size(); ++k) {
+    const format::LossRecord& l = records[k];
+    SCOPED_TRACE(::testing::Message() << "loss record " << k << " of " << records.size()
+                                      << ": [" << l.begin_tick << ", " << l.end_tick << "] x"
+                                      << l.count << ", thread ran from " << start_tick);
+    EXPECT_LE(l.begin_tick, l.end_tick);
+    EXPECT_TRUE(in_a_run(l.begin_tick)) << "the first drop is not where events are missing";
+    EXPECT_TRUE(in_a_run(l.end_tick)) << "the last drop is not where events are missing";
+    if (k > 0) {
+      EXPECT_GE(l.begin_tick, records[k - 1].end_tick) << "records overlap";
+    }
+  }
+  for (const Window& w : runs) {
+    bool covered = false;
+    for (const format::LossRecord& l : records) {
+      covered |= l.begin_tick <= w.hi && w.lo <= l.end_tick;
+    }
+    EXPECT_TRUE(covered) << "drops between ticks " << w.lo << " and " << w.hi << " in no record";
+  }
 }
 
 TEST_F(TracerTest, EachGenerationAloneNamesItsStringsStacksAndTaskStates) {
@@ -533,23 +592,25 @@ TEST_F(TracerTest, EventsAfterGapsOfEveryDeltaLengthKeepTheirArguments) {
 
 // Every generation lists the loaded objects (the collector walks them again only when the
 // loader's counts change): the test binary's code is in one of them, and a library loaded
-// mid-capture appears from the next generation on.
+// mid-capture appears from the next generation on. The cuts are explicit, so the library is
+// loaded after the first generation is sealed and before the second is.
 TEST_F(TracerTest, GenerationsListLoadedObjectsIncludingOnesLoadedMidCapture) {
   StringSink sink;
   TraceOptions o;
-  o.generation_period = absl::Milliseconds(20);
+  o.generation_period = absl::Seconds(60);  // only the cuts below
   ASSERT_TRUE(StartTrace(sink, o).ok());
   static const Name kName("mark");
   hooks::Counter(kName, 1);
-  absl::SleepFor(absl::Milliseconds(60));
+  ASSERT_TRUE(tracer_internal::CutGeneration().ok());
   void* lib = dlopen("libnss_files.so.2", RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(lib, nullptr) << dlerror();
-  absl::SleepFor(absl::Milliseconds(60));
   hooks::Counter(kName, 2);
+  ASSERT_TRUE(tracer_internal::CutGeneration().ok());
+  hooks::Counter(kName, 3);
   ASSERT_TRUE(StopTrace().ok());
   absl::StatusOr<testing::ReadBack> rb = ReadTrace(sink.data());
   ASSERT_TRUE(rb.ok()) << rb.status();
-  ASSERT_GE(rb->generations.size(), 3u);
+  ASSERT_EQ(rb->generations.size(), 3u);
   const auto code = reinterpret_cast<uint64_t>(&dlopen);  // libc's code: always loaded
   auto has = [](const format::Generation& g, auto pred) {
     for (const format::Mapping& m : g.mappings) {
@@ -566,9 +627,58 @@ TEST_F(TracerTest, GenerationsListLoadedObjectsIncludingOnesLoadedMidCapture) {
       return absl::StrContains(g.String(m.path), "libnss_files");
     });
   };
-  EXPECT_FALSE(nss(*rb->generations.front()));
-  EXPECT_TRUE(nss(*rb->generations.back()));
+  EXPECT_FALSE(nss(*rb->generations[0])) << "sealed before the dlopen";
+  EXPECT_TRUE(nss(*rb->generations[1])) << "sealed after the dlopen";
+  EXPECT_TRUE(nss(*rb->generations[2]));
   dlclose(lib);
+}
+
+// TraceOptions::compress: every generation is stored lz4-compressed and reads back with every
+// event, in fewer bytes than the same events uncompressed.
+TEST_F(TracerTest, CompressedCaptureReadsBackEveryEventInFewerBytes) {
+  static const Name kCategory("compressible");
+  constexpr int kEvents = 4000;
+  const std::string message(100, 'z');
+  // The same events into a capture of each kind, in two generations (one cut midway).
+  auto capture = [&](bool compress) -> std::string {
+    StringSink sink;
+    TraceOptions o;
+    o.generation_period = absl::Seconds(60);
+    o.compress = compress;
+    EXPECT_TRUE(StartTrace(sink, o).ok());
+    const Task task;
+    for (int i = 0; i < kEvents; ++i) {
+      if (i == kEvents / 2) {
+        EXPECT_TRUE(tracer_internal::CutGeneration().ok());
+      }
+      hooks::Counter(kCategory, i);
+      Log(task, kCategory, message);
+    }
+    EXPECT_TRUE(StopTrace().ok());
+    return sink.Release();
+  };
+  const std::string plain = capture(false);
+  const std::string packed = capture(true);
+  for (const std::string* bytes : {&plain, &packed}) {
+    const bool compressed = bytes == &packed;
+    SCOPED_TRACE(compressed ? "compressed" : "plain");
+    absl::StatusOr<testing::ReadBack> rb = ReadTrace(*bytes);
+    ASSERT_TRUE(rb.ok()) << rb.status();
+    EXPECT_EQ(rb->lost, 0u);
+    ASSERT_GE(rb->generations.size(), 2u);
+    for (const auto& g : rb->generations) EXPECT_EQ(g->compressed, compressed) << g->seq;
+    std::vector<int64_t> counters;
+    int logs = 0;
+    for (const auto& [e, g] : rb->events) {
+      if (e.type == EventType::kCounter) counters.push_back(static_cast<int64_t>(e.args[1]));
+      if (e.type == EventType::kLog) logs += e.bytes == message;
+    }
+    ASSERT_EQ(counters.size(), static_cast<size_t>(kEvents));
+    for (int i = 0; i < kEvents; ++i) EXPECT_EQ(counters[i], i);
+    EXPECT_EQ(logs, kEvents);
+  }
+  // Each event is ~110 bytes of which 100 repeat one byte: lz4 takes most of them away.
+  EXPECT_LT(packed.size(), plain.size() / 3) << "plain " << plain.size();
 }
 
 TEST_F(TracerTest, SecondStartFailsAndStopWithoutStartFails) {
