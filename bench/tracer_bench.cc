@@ -769,6 +769,10 @@ int main(int argc, char** argv) {
 // literal path replaced, kept here to quote before and after in one run: an out-of-line call
 // that interned (hashed) the name on every call, before its enabled check for regions. The
 // "view" rows are what a name in a string variable costs (interned per enabled call).
+// Measured (this VM, g++ 12, --benchmark_filter='(RegionPair|Log).*(literal-block|Literal)'
+// --benchmark_repetitions=5, medians, one run): disabled ns/event: region pair Name 0.21,
+// literal 0.16, old 4.70; log Name 0.33, literal 0.46, old 1.50. Enabled x floor: region
+// pair Name 1.01, literal 1.01, old 1.29; log Name 1.09, literal 1.09, old 1.98.
 namespace {
 
 ABSL_ATTRIBUTE_NOINLINE tracer::Region OldStartRegion(const tracer::Task& task,
