@@ -120,26 +120,26 @@ TEST_F(LiteralNameTest, MutableBufferReusedWithOtherTextGivesEachText) {
 }
 
 // A const local array whose text differs per call: the same call site and (called from the
-// same frame) the same stack address each time. Returns the array's address.
+// same frame) the same stack address each time. Sets *address to the array's address.
 volatile char g_digit = '0';
-__attribute__((noinline)) uintptr_t RegionNamedInFrame(const Task& t, char c) {
+__attribute__((noinline)) void RegionNamedInFrame(const Task& t, char c, uintptr_t* address) {
   const char name[8] = {'f', 'r', 'a', 'm', 'e', '-', c, '\0'};
   {
     Region r = StartRegion(t, name);
   }
   Log(t, name, "m");
   Task task = NewTask(name);
-  return reinterpret_cast<uintptr_t>(&name[0]);
+  *address = reinterpret_cast<uintptr_t>(&name[0]);  // compared, never dereferenced
 }
 // Another frame with a const array of the same size at (likely) the same address.
-__attribute__((noinline)) uintptr_t RegionNamedInOtherFrame(const Task& t) {
+__attribute__((noinline)) void RegionNamedInOtherFrame(const Task& t, uintptr_t* address) {
   const char name[8] = {'o', 't', 'h', 'e', 'r', '-', g_digit, '\0'};
   {
     Region r = StartRegion(t, name);
   }
   Log(t, name, "m");
   Task task = NewTask(name);
-  return reinterpret_cast<uintptr_t>(&name[0]);
+  *address = reinterpret_cast<uintptr_t>(&name[0]);  // compared, never dereferenced
 }
 
 TEST_F(LiteralNameTest, ConstArraysAtTheSameStackAddressWithOtherTextGiveTheirOwnNames) {
@@ -147,9 +147,11 @@ TEST_F(LiteralNameTest, ConstArraysAtTheSameStackAddressWithOtherTextGiveTheirOw
   std::vector<uintptr_t> addresses;
   Strings want;
   for (int i = 0; i < 6; ++i) {
-    addresses.push_back(RegionNamedInFrame(t, static_cast<char>('a' + i)));
+    addresses.push_back(0);
+    RegionNamedInFrame(t, static_cast<char>('a' + i), &addresses.back());
     want.push_back(absl::StrCat("frame-", std::string(1, static_cast<char>('a' + i))));
-    addresses.push_back(RegionNamedInOtherFrame(t));
+    addresses.push_back(0);
+    RegionNamedInOtherFrame(t, &addresses.back());
     want.push_back("other-0");
   }
   // Each function's arrays really did share one address, frame after frame (else this tests
