@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <mutex>
@@ -159,6 +160,33 @@ absl::Status StopTrace() {
 bool IsTracing() { return g_capturing.load(std::memory_order_relaxed); }
 
 Name::Name(absl::string_view s) : id_(tracer_internal::InternString(s)) {}
+
+namespace tracer_internal {
+
+namespace {
+std::atomic<uint64_t> g_site_name_interns{0};  // relaxed: a statistic for tests
+}  // namespace
+
+uint32_t InternName(absl::string_view s) { return InternString(s); }
+
+uint32_t InternSiteName(SiteName& site, const char* s, size_t n) {
+  g_site_name_interns.fetch_add(1, std::memory_order_relaxed);
+  const size_t len = strnlen(s, n);
+  const uint32_t id = InternString(absl::string_view(s, len));
+  // Keep only literal-shaped text (N - 1 chars, then the NUL), which is what SiteNameId
+  // compares; the relaxed load first spares a claimed site's misses the locked exchange.
+  if (id != 0 && len + 1 == n && !site.claimed.load(std::memory_order_relaxed) &&
+      !site.claimed.exchange(true, std::memory_order_relaxed)) {
+    site.id = id;
+    // release: pairs with SiteNameId's acquire load; `id` is written before `text` is seen.
+    site.text.store(StringById(id).data(), std::memory_order_release);
+  }
+  return id;
+}
+
+uint64_t SiteNameInterns() { return g_site_name_interns.load(std::memory_order_relaxed); }
+
+}  // namespace tracer_internal
 absl::string_view Name::str() const { return tracer_internal::StringById(id_); }
 
 Task NewTaskWithId(uint64_t id) { return Task(id); }
@@ -198,22 +226,6 @@ CurrentTaskScope::~CurrentTaskScope() {
   Emit(EventType::kSetCurrentUserTask, previous_);
 }
 uint64_t CurrentTaskId() { return t_state.current_user_task; }
-
-Region StartRegion(const Task& task, absl::string_view name) {
-  return StartRegionWithId(task.id(), tracer_internal::InternString(name));
-}
-Region StartRegion(absl::string_view name) {
-  return StartRegionWithId(t_state.current_user_task, tracer_internal::InternString(name));
-}
-
-void Log(const Task& task, absl::string_view category, absl::string_view message) {
-  if (!tracer_internal::Enabled()) return;
-  LogWithId(task.id(), tracer_internal::InternString(category), message);
-}
-void Log(absl::string_view category, absl::string_view message) {
-  if (!tracer_internal::Enabled()) return;
-  LogWithId(t_state.current_user_task, tracer_internal::InternString(category), message);
-}
 
 void SetThreadName(absl::string_view name) {
   t_state.name.store(tracer_internal::InternString(name), std::memory_order_relaxed);

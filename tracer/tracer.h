@@ -17,9 +17,11 @@
 #ifndef TRACER_TRACER_TRACER_H_
 #define TRACER_TRACER_TRACER_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -70,6 +72,87 @@ bool IsTracing();
 // A string interned once, so the hot path carries a small id and never hashes:
 //   static const tracer::Name kDecode("decode");
 // Thread-safe; cheap to copy. Interning never locks (see internal/intern_table.h).
+//
+// Names passed as strings. Every entry point below that takes a name also takes a string, and
+// what it costs depends on the argument's type, never its correctness:
+//   - a string literal (or any `const char` array): as cheap as a Name. The call site interns
+//     the text on its first enabled call and keeps the id (see SiteName below); later calls
+//     compare the array with the kept text (a few instructions for a short literal) instead of
+//     hashing it. Disabled: one load and a branch.
+//   - anything else (std::string, string_view, const char*, a mutable char buffer): interned on
+//     every enabled call (a hash and a table probe, a few ns). Disabled: one load and a branch
+//     (a const char* is measured by strlen at the call, before the check).
+class Name;
+class Region;
+class Task;
+namespace hooks {
+uint64_t NewTaskId();  // tracer/hooks.h
+}  // namespace hooks
+
+namespace tracer_internal {
+
+// The inline entry points' access to Region's and Task's private constructors.
+struct ApiAccess;
+
+// True for a `const char` array lvalue (a string literal or a const array): the argument kinds
+// that take the per-call-site cache. Mutable `char` arrays are excluded (their text changes:
+// they take the string_view overloads).
+template <typename S>
+concept ConstCharArray =
+    std::is_lvalue_reference_v<S> && std::is_array_v<std::remove_reference_t<S>> &&
+    std::extent_v<std::remove_reference_t<S>> != 0 &&
+    std::is_same_v<std::remove_extent_t<std::remove_reference_t<S>>, const char>;
+
+// One call site's name: the text of the first `const char` array the site interned, and its
+// id. Written once (by the call that claims it), read-only after: a later call at the site
+// takes `id` only if its array holds exactly `text`, so the id is right whatever the array
+// holds (a const local array refilled per call, a stack address reused by another frame, a
+// template that passes different literals through one site). Text that is not literal-shaped
+// (a NUL before the last char, or none at the end), or a full string table, is never kept.
+//
+// Memory ordering: the claimer writes `id`, then publishes `text` with a release store; a
+// reader's acquire load of a non-null `text` sees that `id`. `claimed` only elects the one
+// writer (relaxed: it orders nothing).
+struct SiteName {
+  std::atomic<const char*> text{nullptr};  // the interned copy (N - 1 chars, process lifetime)
+  uint32_t id = 0;                         // written before `text` is published, never after
+  std::atomic<bool> claimed{false};
+};
+// One per call site: `Site` is a type unique to the call expression (a lambda's closure type
+// in a default template argument; g++ 12 and clang 14 make one per call, with internal
+// linkage, so a site in a header's inline function has one per translation unit), N the
+// array's length. Constant-initialized: no guard on the hot path.
+template <typename Site, size_t N>
+inline constinit SiteName g_site_name;
+
+// Out of line: the id of the array's text (up to its first NUL, at most n chars), interned
+// (hashed); claims `site` for it if the site is unclaimed and the text is literal-shaped.
+ABSL_ATTRIBUTE_NOINLINE uint32_t InternSiteName(SiteName& site, const char* s, size_t n);
+// Out of line: interns `s` (a hash and a table probe). 0 for "" or a full table.
+ABSL_ATTRIBUTE_NOINLINE uint32_t InternName(absl::string_view s);
+// Calls of InternSiteName since the process started (for tests: a site that hits its cache
+// does not call it).
+uint64_t SiteNameInterns();
+
+// The id of the name in `s` for the call site `Site`. Never hashes once the site holds this
+// text; the comparison is against a constant for a literal (the compiler folds its bytes).
+template <typename Site, size_t N>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t SiteNameId(const char (&s)[N]) {
+  if constexpr (N == 1) {
+    if (s[0] == '\0') return 0;  // "": id 0, as InternString gives it
+  }
+  SiteName& site = g_site_name<Site, N>;
+  // acquire: pairs with InternSiteName's release store of `text`, so `id` is its id.
+  const char* text = site.text.load(std::memory_order_acquire);
+  if (ABSL_PREDICT_TRUE(text != nullptr) && s[N - 1] == '\0' &&
+      __builtin_memcmp(text, s, N - 1) == 0) {
+    return site.id;
+  }
+  return InternSiteName(site, s, N);
+}
+
+}  // namespace tracer_internal
+
 class Name {
  public:
   explicit Name(absl::string_view s);
@@ -102,15 +185,24 @@ class Task {
 
  private:
   friend Task NewTaskWithId(uint64_t id);
+  friend struct tracer_internal::ApiAccess;
   explicit Task(uint64_t id) : id_(id) {}
   uint64_t id_ = 0;
 };
 
 // A new task whose parent is this thread's current task (see CurrentTaskScope), or `parent`.
+// (All forms call out of line for the task id; Task::End is a call too.)
 Task NewTask(const Name& name);
 Task NewTask(absl::string_view name);
 Task NewTask(const Task& parent, const Name& name);
 Task NewTask(const Task& parent, absl::string_view name);
+// A literal name (see "Names passed as strings" above): interned once per call site.
+template <typename S, typename Site = decltype([] {})>
+  requires tracer_internal::ConstCharArray<S>
+inline Task NewTask(const Task& parent, S&& name);
+template <typename S, typename Site = decltype([] {})>
+  requires tracer_internal::ConstCharArray<S>
+inline Task NewTask(S&& name);
 
 // Makes `task` this thread's current task for the scope's lifetime (restores the previous).
 class CurrentTaskScope {
@@ -142,38 +234,75 @@ class Region {
   }
 
  private:
-  friend Region StartRegionWithId(uint64_t task, uint32_t name);
-  friend Region StartRegion(const Task& task, absl::string_view name);
-  friend Region StartRegion(absl::string_view name);
+  friend struct tracer_internal::ApiAccess;
   Region(uint64_t task, uint32_t name) : task_(task), name_(name), active_(true) {}
   uint64_t task_ = 0;
   uint32_t name_ = 0;
   bool active_ = false;
 };
 
-// The common path of StartRegion: inline, so disabled costs one load and a branch.
+namespace tracer_internal {
+struct ApiAccess {
+  // REQUIRES: Enabled() was just true.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static Region BeginRegion(uint64_t task, uint32_t name) {
+    EmitEnabledArgs(format::EventType::kRegionBegin, task, name, StackForRegion());
+    return Region(task, name);
+  }
+  static Task MakeTask(uint64_t id) { return Task(id); }
+};
+}  // namespace tracer_internal
+
+// StartRegion: every form is inline and checks first, so disabled costs one load and a branch.
 TRACER_HOOK Region StartRegionWithId(uint64_t task, uint32_t name) {
   if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return Region();
-  tracer_internal::Emit(format::EventType::kRegionBegin, task, name,
-                        tracer_internal::StackForRegion());
-  return Region(task, name);
+  return tracer_internal::ApiAccess::BeginRegion(task, name);
 }
 TRACER_HOOK Region StartRegion(const Task& task, const Name& name) {
   return StartRegionWithId(task.id(), name.id());
 }
-Region StartRegion(const Task& task, absl::string_view name);
+// A literal name: interned once per call site (see "Names passed as strings").
+template <typename S, typename Site = decltype([] {})>
+  requires tracer_internal::ConstCharArray<S>
+TRACER_HOOK Region StartRegion(const Task& task, S&& name) {
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return Region();
+  return tracer_internal::ApiAccess::BeginRegion(task.id(),
+                                                 tracer_internal::SiteNameId<Site>(name));
+}
+TRACER_HOOK Region StartRegion(const Task& task, absl::string_view name) {
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return Region();
+  return tracer_internal::ApiAccess::BeginRegion(task.id(), tracer_internal::InternName(name));
+}
+// In this thread's current task (see CurrentTaskScope).
 TRACER_HOOK Region StartRegion(const Name& name) {
   return StartRegionWithId(tracer_internal::t_state.current_user_task, name.id());
 }
-Region StartRegion(absl::string_view name);
+template <typename S, typename Site = decltype([] {})>
+  requires tracer_internal::ConstCharArray<S>
+TRACER_HOOK Region StartRegion(S&& name) {
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return Region();
+  return tracer_internal::ApiAccess::BeginRegion(tracer_internal::t_state.current_user_task,
+                                                 tracer_internal::SiteNameId<Site>(name));
+}
+TRACER_HOOK Region StartRegion(absl::string_view name) {
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return Region();
+  return tracer_internal::ApiAccess::BeginRegion(tracer_internal::t_state.current_user_task,
+                                                 tracer_internal::InternName(name));
+}
 
+// Runs fn() inside a region of `task`; returns what fn returns.
 template <typename Fn>
-decltype(auto) WithRegion(const Task& task, const Name& name, Fn&& fn) {
+TRACER_HOOK decltype(auto) WithRegion(const Task& task, const Name& name, Fn&& fn) {
   Region r = StartRegion(task, name);
   return std::forward<Fn>(fn)();
 }
+template <typename S, typename Fn, typename Site = decltype([] {})>
+  requires tracer_internal::ConstCharArray<S>
+TRACER_HOOK decltype(auto) WithRegion(const Task& task, S&& name, Fn&& fn) {
+  Region r = StartRegion<S, Site>(task, name);  // this call site's cache is the caller's
+  return std::forward<Fn>(fn)();
+}
 template <typename Fn>
-decltype(auto) WithRegion(const Task& task, absl::string_view name, Fn&& fn) {
+TRACER_HOOK decltype(auto) WithRegion(const Task& task, absl::string_view name, Fn&& fn) {
   Region r = StartRegion(task, name);
   return std::forward<Fn>(fn)();
 }
@@ -193,8 +322,58 @@ TRACER_HOOK void Log(const Task& task, const Name& category, absl::string_view m
   if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
   LogWithId(task.id(), category.id(), message);
 }
-void Log(const Task& task, absl::string_view category, absl::string_view message);
-void Log(absl::string_view category, absl::string_view message);  // current task
+// A literal category: interned once per call site (see "Names passed as strings").
+template <typename S, typename Site = decltype([] {})>
+  requires tracer_internal::ConstCharArray<S>
+TRACER_HOOK void Log(const Task& task, S&& category, absl::string_view message) {
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
+  LogWithId(task.id(), tracer_internal::SiteNameId<Site>(category), message);
+}
+TRACER_HOOK void Log(const Task& task, absl::string_view category, absl::string_view message) {
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
+  LogWithId(task.id(), tracer_internal::InternName(category), message);
+}
+// In this thread's current task.
+TRACER_HOOK void Log(const Name& category, absl::string_view message) {
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
+  LogWithId(tracer_internal::t_state.current_user_task, category.id(), message);
+}
+template <typename S, typename Site = decltype([] {})>
+  requires tracer_internal::ConstCharArray<S>
+TRACER_HOOK void Log(S&& category, absl::string_view message) {
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
+  LogWithId(tracer_internal::t_state.current_user_task, tracer_internal::SiteNameId<Site>(category),
+            message);
+}
+TRACER_HOOK void Log(absl::string_view category, absl::string_view message) {
+  if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
+  LogWithId(tracer_internal::t_state.current_user_task, tracer_internal::InternName(category),
+            message);
+}
+
+template <typename S, typename Site>
+  requires tracer_internal::ConstCharArray<S>
+TRACER_HOOK Task NewTask(const Task& parent, S&& name) {
+  const uint64_t id = hooks::NewTaskId();
+  if (tracer_internal::Enabled()) {
+    tracer_internal::Emit(format::EventType::kUserTaskBegin, id, parent.id(),
+                          tracer_internal::SiteNameId<Site>(name),
+                          tracer_internal::StackForSlowEvent());
+  }
+  return tracer_internal::ApiAccess::MakeTask(id);
+}
+template <typename S, typename Site>
+  requires tracer_internal::ConstCharArray<S>
+TRACER_HOOK Task NewTask(S&& name) {
+  const uint64_t id = hooks::NewTaskId();
+  if (tracer_internal::Enabled()) {
+    tracer_internal::Emit(format::EventType::kUserTaskBegin, id,
+                          tracer_internal::t_state.current_user_task,
+                          tracer_internal::SiteNameId<Site>(name),
+                          tracer_internal::StackForSlowEvent());
+  }
+  return tracer_internal::ApiAccess::MakeTask(id);
+}
 
 // Names this thread in traces (the OS thread name is left alone). Without it, a trace shows
 // the OS name (pthread_getname_np) read when the thread registers.

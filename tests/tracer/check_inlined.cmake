@@ -4,7 +4,10 @@ execute_process(COMMAND "${NM}" -C "${BINARY}" OUTPUT_VARIABLE symbols RESULT_VA
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${NM} failed on ${BINARY}")
 endif()
-set(entry "tracer::(hooks::(TaskStart|TaskBlock|TaskUnblock|TaskYield|TaskEnd|SyscallBegin|SyscallEnd|ScopedSyscall|PhaseBegin|PhaseEnd|Counter)|LogWithId|Log\\(tracer::Task const&, tracer::Name|StartRegion\\(tracer::Task const&, tracer::Name|StartRegion\\(tracer::Name|StartRegionWithId|Region::(~Region|End)|tracer_internal::(Emit|EmitEnabled|EmitEnabledArgs)[(<])")
+# Every form of StartRegion, WithRegion and Log (Name, literal, string_view), the literal forms
+# of NewTask (templates: "NewTask<"; the others are calls by design), and the literal cache's
+# look-up. nm lists undefined symbols too, so a form that calls into the library matches.
+set(entry "tracer::(hooks::(TaskStart|TaskBlock|TaskUnblock|TaskYield|TaskEnd|SyscallBegin|SyscallEnd|ScopedSyscall|PhaseBegin|PhaseEnd|Counter)|LogWithId|Log[(<]|StartRegion[(<]|WithRegion[(<]|NewTask<|StartRegionWithId|Region::(~Region|End)|tracer_internal::(Emit|EmitEnabled|EmitEnabledArgs|SiteNameId|ApiAccess::[A-Za-z]+)[(<])")
 string(REGEX MATCHALL "[^\n]*${entry}[^\n]*" hits "${symbols}")
 if(hits)
   string(REPLACE ";" "\n  " hits "${hits}")

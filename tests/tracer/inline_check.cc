@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "absl/strings/string_view.h"
 #include "tracer/hooks.h"
 #include "tracer/tracer.h"
 
@@ -36,9 +37,27 @@ const tracer::Name& N(int i) {
       r2.End();                                                            \
     }                                                                      \
     tracer::Log(task, N(i), "message");                                    \
+    /* The string forms: a literal (interned once per call site), a view. */ \
+    {                                                                      \
+      tracer::Region r = tracer::StartRegion(task, "literal");             \
+      tracer::Region r2 = tracer::StartRegion("current");                  \
+      tracer::Region r3 = tracer::StartRegion(task, view);                 \
+      tracer::Region r4 = tracer::StartRegion(view);                       \
+    }                                                                      \
+    tracer::WithRegion(task, "with", [&] { ++lock; });                     \
+    tracer::WithRegion(task, N(i), [&] { ++lock; });                       \
+    tracer::WithRegion(task, view, [&] { ++lock; });                       \
+    tracer::Log(task, "category", "message");                              \
+    tracer::Log("category", "message");                                    \
+    tracer::Log(task, view, "message");                                    \
+    tracer::Log(view, "message");                                          \
+    tracer::Log(N(i), "message");                                          \
+    { tracer::Task t = tracer::NewTask("task"); }                          \
+    { tracer::Task t = tracer::NewTask(task, "child"); }                   \
   } while (0)
 
-__attribute__((noinline)) uint64_t Scheduler(int rounds, const tracer::Task& task) {
+__attribute__((noinline)) uint64_t Scheduler(int rounds, const tracer::Task& task,
+                                             absl::string_view view) {
   tracer::TaskRef a, b;
   int lock = 0, cond = 0, queue = 0;
   for (int i = 0; i < rounds; ++i) {
@@ -54,6 +73,6 @@ __attribute__((noinline)) uint64_t Scheduler(int rounds, const tracer::Task& tas
 
 int main() {
   const tracer::Task task;
-  std::printf("%llu\n", static_cast<unsigned long long>(Scheduler(3, task)));
+  std::printf("%llu\n", static_cast<unsigned long long>(Scheduler(3, task, "view")));
   return 0;
 }
