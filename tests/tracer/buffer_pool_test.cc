@@ -72,31 +72,36 @@ TEST(PoolLayoutTest, AQuarterOfThePoolIsSmallBuffersTheRestLarge) {
 TEST(BufferPoolTest, CarvedBuffersAreTakenByClassAndReturnedToTheirOwn) {
   const PoolLayout layout = LayOutPool(256 << 10, 32 << 10);
   ASSERT_GT(layout.small_count, 0u);
-  ASSERT_TRUE(CarvePool(layout).ok());
-  EXPECT_EQ(g_pool_bytes, layout.bytes());
-  EXPECT_EQ(PoolBytesInUse(), 0u);
-  EXPECT_EQ(g_small.capacity, layout.small_stride - sizeof(Buffer));
-  EXPECT_EQ(g_large.capacity, layout.large_stride - sizeof(Buffer));
+  absl::StatusOr<Pool*> made = NewPool(layout);
+  ASSERT_TRUE(made.ok());
+  Pool* pool = *made;
+  InstallPool(pool);
+  EXPECT_EQ(pool->bytes, layout.bytes());
+  EXPECT_EQ(pool->BytesInUse(), 0u);
+  EXPECT_EQ(PoolStats().bytes, layout.bytes());
+  EXPECT_EQ(pool->small.capacity, layout.small_stride - sizeof(Buffer));
+  EXPECT_EQ(pool->large.capacity, layout.large_stride - sizeof(Buffer));
 
   std::vector<Buffer*> taken;
   // First buffers: small until they run out, then large.
   for (size_t i = 0; i < layout.small_count; ++i) {
     Buffer* b = TakeBuffer(/*first=*/true, 100);
     ASSERT_NE(b, nullptr);
-    EXPECT_EQ(b->capacity, g_small.capacity);
+    EXPECT_EQ(b->capacity, pool->small.capacity);
     taken.push_back(b);
   }
   Buffer* b = TakeBuffer(/*first=*/true, 100);
   ASSERT_NE(b, nullptr);
-  EXPECT_EQ(b->capacity, g_large.capacity) << "small class empty: a large one";
+  EXPECT_EQ(b->capacity, pool->large.capacity) << "small class empty: a large one";
   taken.push_back(b);
   // Later buffers are large; a need beyond a small buffer's capacity never gets a small one.
-  while ((b = TakeBuffer(/*first=*/false, g_small.capacity + 1)) != nullptr) {
-    EXPECT_EQ(b->capacity, g_large.capacity);
+  while ((b = TakeBuffer(/*first=*/false, pool->small.capacity + 1)) != nullptr) {
+    EXPECT_EQ(b->capacity, pool->large.capacity);
     taken.push_back(b);
   }
   EXPECT_EQ(taken.size(), layout.small_count + layout.large_count);
-  EXPECT_EQ(PoolBytesInUse(), g_pool_bytes);
+  EXPECT_EQ(pool->BytesInUse(), pool->bytes);
+  EXPECT_EQ(PoolStats().free_bytes, 0u);
   EXPECT_EQ(TakeBuffer(/*first=*/true, 100), nullptr) << "pool exhausted";
 
   // Distinct, inside the pool, and not overlapping.
@@ -104,8 +109,8 @@ TEST(BufferPoolTest, CarvedBuffersAreTakenByClassAndReturnedToTheirOwn) {
   std::sort(sorted.begin(), sorted.end());
   for (size_t i = 0; i < sorted.size(); ++i) {
     const char* p = reinterpret_cast<const char*>(sorted[i]);
-    EXPECT_GE(p, g_pool_mem);
-    EXPECT_LE(p + sizeof(Buffer) + sorted[i]->capacity, g_pool_mem + g_pool_bytes);
+    EXPECT_TRUE(pool->Contains(sorted[i]));
+    EXPECT_LE(p + sizeof(Buffer) + sorted[i]->capacity, pool->mem + pool->bytes);
     if (i + 1 < sorted.size()) {
       EXPECT_LE(p + sizeof(Buffer) + sorted[i]->capacity,
                 reinterpret_cast<const char*>(sorted[i + 1]));
@@ -113,14 +118,13 @@ TEST(BufferPoolTest, CarvedBuffersAreTakenByClassAndReturnedToTheirOwn) {
     EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
   }
 
-  for (Buffer* x : taken) ReturnBuffer(x);
-  EXPECT_EQ(PoolBytesInUse(), 0u);
-  EXPECT_EQ(g_small.free->size_approx(), layout.small_count);
-  EXPECT_EQ(g_large.free->size_approx(), layout.large_count);
-  FreePool();
-  EXPECT_EQ(g_pool_mem, nullptr);
-  EXPECT_EQ(g_pool_bytes, 0u);
-  EXPECT_EQ(g_small.free, nullptr);
+  for (Buffer* x : taken) EXPECT_TRUE(ReturnBuffer(x));
+  EXPECT_EQ(pool->BytesInUse(), 0u);
+  EXPECT_EQ(pool->small.free->size_approx(), layout.small_count);
+  EXPECT_EQ(pool->large.free->size_approx(), layout.large_count);
+  EXPECT_EQ(ReleasePools(), 0u) << "every buffer back: freed, nothing leaked";
+  EXPECT_EQ(g_pool.load(), nullptr);
+  EXPECT_EQ(PoolStats().bytes, 0u);
 }
 
 // Buffers too small to split (under 8 KiB; Activate never asks for them) make no small class:
@@ -128,13 +132,44 @@ TEST(BufferPoolTest, CarvedBuffersAreTakenByClassAndReturnedToTheirOwn) {
 TEST(BufferPoolTest, WithoutASmallClassFirstBuffersAreLarge) {
   const PoolLayout layout = LayOutPool(64 << 10, 4 << 10);
   ASSERT_EQ(layout.small_count, 0u);
-  ASSERT_TRUE(CarvePool(layout).ok());
+  absl::StatusOr<Pool*> made = NewPool(layout);
+  ASSERT_TRUE(made.ok());
+  InstallPool(*made);
   Buffer* b = TakeBuffer(/*first=*/true, 100);
   ASSERT_NE(b, nullptr);
-  EXPECT_EQ(b->capacity, g_large.capacity);
-  ReturnBuffer(b);
-  EXPECT_EQ(g_large.free->size_approx(), layout.large_count);
-  FreePool();
+  EXPECT_EQ(b->capacity, (*made)->large.capacity);
+  EXPECT_TRUE(ReturnBuffer(b));
+  EXPECT_EQ((*made)->large.free->size_approx(), layout.large_count);
+  EXPECT_EQ(ReleasePools(), 0u);
+}
+
+// A replaced pool retires: new buffers come from the new one; the old one's buffers go back to
+// it (not to the new one's free lists) and it is freed with its last. A buffer still out when
+// tracing stops keeps its pool alive: leaked, never freed under its holder.
+TEST(BufferPoolTest, AReplacedPoolRetiresAndIsFreedWithItsLastBuffer) {
+  absl::StatusOr<Pool*> big = NewPool(LayOutPool(512 << 10, 64 << 10));
+  ASSERT_TRUE(big.ok());
+  InstallPool(*big);
+  Buffer* a = TakeBuffer(false, 100);
+  Buffer* b = TakeBuffer(false, 100);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  absl::StatusOr<Pool*> small = NewPool(LayOutPool(128 << 10, 16 << 10));
+  ASSERT_TRUE(small.ok());
+  InstallPool(*small);  // `big` retires
+  SettleRetiredPools();
+  EXPECT_EQ(PoolStats().bytes, (*small)->bytes) << "stats follow the new pool";
+  Buffer* c = TakeBuffer(false, 100);
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE((*small)->Contains(c)) << "new buffers come from the new pool";
+  const size_t small_free = (*small)->large.free->size_approx();
+  EXPECT_TRUE(ReturnBuffer(a));  // to the retired pool: counted, not reused
+  EXPECT_EQ((*small)->large.free->size_approx(), small_free);
+  EXPECT_TRUE(ReturnBuffer(c));
+  // b is still out: at the stop, the retired pool cannot be freed under its holder.
+  EXPECT_EQ(ReleasePools(), (*big)->bytes);
+  Buffer stray{};
+  EXPECT_FALSE(ReturnBuffer(&stray)) << "a buffer of no known pool is refused";
 }
 
 }  // namespace
