@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "format/event_stream.h"
 #include "format/trace_reader.h"
 #include "gtest/gtest.h"
 #include "tests/format/test_trace.h"
