@@ -163,11 +163,15 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
         "%s: implausible payload lengths (stored %d, raw %d)", where(), stored_len, raw_len)));
   }
   // Read in growing chunks, so a truncated file claiming a huge payload costs what it holds.
+  // Each chunk is at most what was read before it (or 1 MiB), and the buffer is reallocated
+  // to exactly the new size: the peak is 2 * stored_len, the result holds stored_len.
   std::string stored;
   size_t have = 0;
   while (have < stored_len) {
     const size_t want = std::min<size_t>(stored_len - have, std::max<size_t>(have, 1 << 20));
-    stored.resize(have + want);
+    std::string bigger(have + want, '\0');
+    std::memcpy(bigger.data(), stored.data(), have);
+    stored.swap(bigger);
     got = ReadFull(stored.data() + have, want);
     if (!got.ok()) return fail(got.status());
     have += *got;
@@ -189,6 +193,7 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
     gen->payload_.resize(raw_len);
     int n = LZ4_decompress_safe(stored.data(), gen->payload_.data(), static_cast<int>(stored_len),
                                 static_cast<int>(raw_len));
+    std::string().swap(stored);  // before the tables are allocated (FORMAT.md's bound)
     if (n < 0 || static_cast<uint32_t>(n) != raw_len) {
       return fail(absl::DataLossError(absl::StrFormat(
           "%s (seq %d): lz4 payload does not decompress to its stated %d bytes", where(),

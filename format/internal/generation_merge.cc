@@ -15,10 +15,8 @@ GenerationMerge::GenerationMerge(const Generation& gen) : gen_(&gen) {
   // tree at once: the others wait in `pending_` (sorted once) until the merge reaches them.
   // A batch's key is the tick of its first event if that event's header is well-formed, else
   // its base tick (the error surfaces there); batches with nothing to say are left out.
-  size_t threads = 0;
   base_ = UINT64_MAX;
   for (size_t i = 0; i < n; ++i) {
-    if (i == 0 || gen.batches[i].thread != gen.batches[i - 1].thread) ++threads;
     readers_.emplace_back(gen, i);
     BatchEventReader& r = readers_.back();
     base_ = std::min(base_, r.tick_);
@@ -34,8 +32,9 @@ GenerationMerge::GenerationMerge(const Generation& gen) : gen_(&gen) {
   // The largest key, ((limit_ - 1) << shift_ | all ones), stays below kRefill.
   limit_ = (uint64_t{1} << (64 - shift_)) - 1;
   PopPending();  // loads next_pending_ from the back
+  // One slot to start; TakeSlot doubles them as more batches overlap in time (about one per
+  // thread in a sane trace), so the slots follow the overlap, not the number of batches.
   AddSlots();
-  while (slots_ < threads) AddSlots();
 }
 
 // Makes pending_.back() the next pending batch (the caller removed the previous one).
@@ -115,7 +114,42 @@ bool GenerationMerge::Refill(uint32_t slot, uint64_t* key) {
   return true;
 }
 
+void GenerationMerge::SetLeaf(uint32_t slot, Node entry) {
+  // other[h]: the winner of the subtree beside the path at height h (the sibling of the
+  // path's node below height h + 1). Each entry on the path belongs to exactly one such
+  // subtree, found from its slot; the slot's own old entry is dropped. Empty (kNone) entries
+  // are interchangeable and fill the heights that got none.
+  int height = 0;
+  while ((uint32_t{1} << height) < slots_) ++height;
+  Node other[33];
+  for (int h = 0; h < height; ++h) other[h] = Node{kNone, nullptr, 0};
+  auto place = [&](const Node& e) {
+    if (e.key == kNone || e.at == nullptr) return;
+    const uint32_t s = static_cast<uint32_t>((e.at - keys_.get()) >> kKeyStrideShift);
+    if (s == slot) return;
+    other[31 - __builtin_clz(s ^ slot)] = e;
+  };
+  const uint64_t leaf_node = uint64_t{slot} + slots_;
+  for (int h = 0; h < height; ++h) place(loser_[leaf_node >> (h + 1)]);
+  place(win_);
+  Node c = entry;
+  for (int h = 0; h < height; ++h) {
+    const Node& o = other[h];
+    Node& at = loser_[leaf_node >> (h + 1)];
+    if (o.key < c.key) {
+      at = c;
+      c = o;
+    } else {
+      at = o;
+    }
+  }
+  win_ = c;
+  leaf_[slot] = entry;
+  tree_work_ += static_cast<uint64_t>(height) + 1;
+}
+
 void GenerationMerge::Rebuild() {
+  tree_work_ += slots_;
   // winners[node] for internal nodes; children of node are 2node and 2node+1, where an index
   // >= slots_ names leaf (index - slots_).
   std::vector<Node> winners(2 * size_t{slots_});
@@ -131,6 +165,7 @@ void GenerationMerge::Rebuild() {
 // Brings every pending batch whose first key is below the current winner into the tree.
 void GenerationMerge::InsertPending() {
   while (!wide_ && next_pending_key_ < win_.key) {
+    const uint32_t old_slots = slots_;
     const uint32_t slot = TakeSlot(static_cast<uint32_t>(next_pending_));
     pending_.pop_back();
     PopPending();
@@ -141,10 +176,13 @@ void GenerationMerge::InsertPending() {
     }
     if (key == kNone) {
       FreeSlot(slot);  // defensive: a pending batch has an event or an error
-    } else {
+      if (slots_ != old_slots) Rebuild();
+    } else if (slots_ != old_slots) {
       leaf_[slot] = Node{key, KeysOf(slot), (slot + slots_) >> 1};
+      Rebuild();  // the slots doubled: O(slots), as often as they doubled
+    } else {
+      SetLeaf(slot, Node{key, KeysOf(slot), (slot + slots_) >> 1});
     }
-    Rebuild();
   }
 }
 

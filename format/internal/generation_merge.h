@@ -58,6 +58,9 @@ class GenerationMerge {
     return true;
   }
   const absl::Status& status() const { return status_; }
+  // For tests: tree nodes visited to build and change the tree, other than the replays of
+  // Next() (which visit log2(slots) nodes per event). Grows like batches * log(batches).
+  uint64_t tree_work() const { return tree_work_; }
 
  private:
   // Batches the merge has reached sit in the slots of a loser tree (a power of two of them,
@@ -147,7 +150,12 @@ class GenerationMerge {
     *at_io = reinterpret_cast<const uint64_t*>(a);
     *parent_io = up;
   }
+  // Builds the tree from the leaves: O(slots). Only after the slots were doubled.
   void Rebuild();
+  // Sets `slot`'s entry to `entry` in O(log slots), wherever the slot's old entry sits (a
+  // replay only handles the winner's slot): the entries on the slot's path, with the winner,
+  // are the winners of the subtrees beside the path, each placed by its slot.
+  void SetLeaf(uint32_t slot, Node entry);
   void InsertPending();
   void PopPending();
   uint32_t TakeSlot(uint32_t batch);
@@ -182,6 +190,7 @@ class GenerationMerge {
   std::vector<uint32_t> free_slots_;
   std::unique_ptr<Event[]> events_;  // per slot, kBlock decoded events
   std::unique_ptr<uint64_t[]> keys_;  // per slot, kKeyStride: their keys, then kRefill
+  uint64_t tree_work_ = 0;
   Event last_;  // what NextSlow returns when the event's block is refilled or in wide mode
   absl::Status status_;
 };

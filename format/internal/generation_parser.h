@@ -31,6 +31,16 @@ class GenerationParser {
   // generation is complete and its batches are in (thread, seq) order.
   absl::Status Parse();
 
+  // The memory bound (FORMAT.md, "What a reader validates"): the tables and indexes of a
+  // generation whose raw payload is R bytes take at most kTableBytesPerPayloadByte * R +
+  // kTableBytesFixed bytes (the id bitmaps, at most 3 * 512 KiB, come on top). Checked
+  // before anything is reserved.
+  static constexpr uint64_t kTableBytesPerPayloadByte = 40;
+  static constexpr uint64_t kTableBytesFixed = 3 * IdIndex::kDenseMinSize * sizeof(int32_t);
+  // The bytes the tables were planned to take (reserved up front, and inner vectors as they
+  // were read): at most the bound. For tests.
+  uint64_t planned_table_bytes() const { return planned_table_bytes_; }
+
  private:
   using Generation = format::Generation;
 
@@ -42,17 +52,28 @@ class GenerationParser {
   // U() leaves cur_ at the varint it refused, so the message can say why.
   bool AtOverlongVarint() const;
   absl::Status Truncated(absl::string_view table);
-  // The ids of one table as parsed, for its IdIndex once the payload is read (duplicates are
-  // found then, and reported where the repeat was).
+  // The ids seen so far in one of the indexed tables (strings, stacks, label sets): a bitmap
+  // over [1, kMaxTableId] grown to the largest id seen (at most 512 KiB), so that a repeat is
+  // refused when it is read, before it is stored.
   struct IdTable {
     const char* name;
-    IdIndex* index;
-    uint64_t (*id_of)(const Generation&, int32_t pos);
-    std::vector<IdIndex::Entry> entries = {};
-    std::vector<const char*> at = {};  // per position: where the parser was after the id
+    std::vector<uint64_t> seen = {};
   };
-  // Registers `id` at table position `pos`; rejects 0 and ids above kMaxTableId.
-  absl::Status Index(IdTable* t, uint64_t id, size_t pos);
+  // Registers `id`; rejects 0, ids above kMaxTableId and an id the table already holds.
+  absl::Status Index(IdTable* t, uint64_t id);
+  // The next section's framing at *p (kind, then a length within the payload): sets cur_ and
+  // end_ to its body and *p past it.
+  absl::Status NextSection(const char** p, const char* end, uint8_t* kind);
+  // Pass 1: counts every table's entries and the batch sections (each count checked against
+  // its section's bytes), checks that what they need fits the memory bound (FORMAT.md, "What
+  // a reader validates") and reserves exactly that.
+  absl::Status CountAndReserve();
+  // Adds `bytes` (an entry's frames or labels) to the planned table bytes; fails if that
+  // passes the bound. Called before the allocation.
+  absl::Status Plan(uint64_t bytes);
+  // Builds `index` from `n` ids in table order.
+  template <typename IdOf>
+  void BuildIndex(IdIndex* index, size_t n, IdOf id_of);
 
   absl::Status ParseClock();
   absl::Status ParseStrings();
@@ -71,14 +92,14 @@ class GenerationParser {
   Generation* gen_;
   uint64_t payload_file_offset_;
   uint32_t untrusted_num_batches_;
-  IdTable strings_{"string", &gen_->string_index_,
-                   [](const Generation& g, int32_t pos) { return g.strings_[pos].first; }};
-  IdTable stacks_{"stack", &gen_->stack_index_,
-                  [](const Generation& g, int32_t pos) { return g.stacks[pos].id; }};
-  IdTable label_sets_{"label set", &gen_->label_index_,
-                      [](const Generation& g, int32_t pos) { return g.label_sets[pos].id; }};
+  IdTable strings_{"string"};
+  IdTable stacks_{"stack"};
+  IdTable label_sets_{"label set"};
   const char* cur_ = nullptr;
   const char* end_ = nullptr;
+  bool store_ = true;  // false while pass 1 reads the indexed tables through
+  uint64_t planned_table_bytes_ = 0;
+  uint64_t table_bytes_bound_ = 0;
 };
 
 }  // namespace tracer::format_internal
