@@ -8,9 +8,12 @@
 
 namespace tracer::format_internal {
 
+using format::Batch;
+
 GenerationMerge::GenerationMerge(const Generation& gen) : gen_(&gen) {
   const size_t n = gen.batches.size();
   readers_.reserve(n);
+  pending_.reserve(n);
   // Batches of one thread follow each other in time, so only about one per thread is in the
   // tree at once: the others wait in `pending_` (sorted once) until the merge reaches them.
   // A batch's key is the tick of its first event if that event's header is well-formed, else
@@ -27,6 +30,14 @@ GenerationMerge::GenerationMerge(const Generation& gen) : gen_(&gen) {
     }
   }
   std::sort(pending_.begin(), pending_.end(), std::greater<Head>());
+  // Blocks as large as the budget allows for as many slots as there could ever be (twice the
+  // batches that take one): a trace of big batches gets full blocks, one of tiny batches (a
+  // crafted file, say) small ones, and the slots never hold more than the budget (or, for
+  // one-event blocks, kMinSlotBytes per batch).
+  const uint64_t max_slots = 2 * std::max<uint64_t>(pending_.size(), 1);
+  const uint64_t budget = SlotBudget(gen);
+  while (block_shift_ > 0 && max_slots * SlotBytes(block_shift_) > budget) --block_shift_;
+  key_shift_ = block_shift_ + 1;
   shift_ = 1;
   while (shift_ < 40 && (uint64_t{1} << shift_) < n) ++shift_;
   // The largest key, ((limit_ - 1) << shift_ | all ones), stays below kRefill.
@@ -35,6 +46,23 @@ GenerationMerge::GenerationMerge(const Generation& gen) : gen_(&gen) {
   // One slot to start; TakeSlot doubles them as more batches overlap in time (about one per
   // thread in a sane trace), so the slots follow the overlap, not the number of batches.
   AddSlots();
+}
+
+uint64_t GenerationMerge::SlotBytes(int block_shift) {
+  return (uint64_t{sizeof(Event)} << block_shift) + (uint64_t{sizeof(uint64_t)} << (block_shift + 1)) +
+         2 * sizeof(Node) + 3 * sizeof(uint32_t) + 2 * sizeof(uint32_t);  // + free_slots_
+}
+
+uint64_t GenerationMerge::SlotBudget(const Generation& gen) {
+  uint64_t event_bytes = 0;
+  for (const Batch& b : gen.batches) event_bytes += b.events.size();
+  return std::max(kMinSlotBudget, 2 * event_bytes);
+}
+
+uint64_t GenerationMerge::MemoryBound(const Generation& gen) {
+  const uint64_t n = gen.batches.size();
+  const uint64_t slots = std::max(SlotBudget(gen), 2 * std::max<uint64_t>(n, 1) * SlotBytes(0));
+  return n * kBytesPerBatch + slots + slots / 2;
 }
 
 // Makes pending_.back() the next pending batch (the caller removed the previous one).
@@ -54,11 +82,11 @@ void GenerationMerge::PopPending() {
 void GenerationMerge::AddSlots() {
   const uint32_t old = slots_;
   slots_ = old == 0 ? 1 : old * 2;
-  auto events = std::make_unique<Event[]>(size_t{slots_} * kBlock);
-  auto keys = std::make_unique<uint64_t[]>(size_t{slots_} * kKeyStride);
+  auto events = std::make_unique<Event[]>(size_t{slots_} << block_shift_);
+  auto keys = std::make_unique<uint64_t[]>(size_t{slots_} << key_shift_);
   if (old > 0) {
-    std::copy(events_.get(), events_.get() + size_t{old} * kBlock, events.get());
-    std::copy(keys_.get(), keys_.get() + size_t{old} * kKeyStride, keys.get());
+    std::copy(events_.get(), events_.get() + (size_t{old} << block_shift_), events.get());
+    std::copy(keys_.get(), keys_.get() + (size_t{old} << key_shift_), keys.get());
     for (Node& leaf : leaf_) {
       if (leaf.at != nullptr) leaf.at = keys.get() + (leaf.at - keys_.get());
     }
@@ -93,7 +121,7 @@ bool GenerationMerge::Refill(uint32_t slot, uint64_t* key) {
   BatchEventReader& r = readers_[batch];
   Event* const events = EventsOf(slot);
   uint64_t* const keys = KeysOf(slot);
-  const uint32_t n = static_cast<uint32_t>(r.DecodeBlock(events, kBlock));
+  const uint32_t n = static_cast<uint32_t>(r.DecodeBlock(events, size_t{1} << block_shift_));
   slot_n_[slot] = n;
   slot_pos_[slot] = 0;
   if (n == 0) {
@@ -125,7 +153,7 @@ void GenerationMerge::SetLeaf(uint32_t slot, Node entry) {
   for (int h = 0; h < height; ++h) other[h] = Node{kNone, nullptr, 0};
   auto place = [&](const Node& e) {
     if (e.key == kNone || e.at == nullptr) return;
-    const uint32_t s = static_cast<uint32_t>((e.at - keys_.get()) >> kKeyStrideShift);
+    const uint32_t s = SlotOf(e.at);
     if (s == slot) return;
     other[31 - __builtin_clz(s ^ slot)] = e;
   };
@@ -260,13 +288,13 @@ const Event* GenerationMerge::NextSlow() {
   if (ABSL_PREDICT_FALSE(win_.key == kNone)) return nullptr;
   const uint64_t* at = win_.at;
   const size_t k = static_cast<size_t>(at - keys_.get());
-  const uint32_t slot = static_cast<uint32_t>(k >> kKeyStrideShift);
-  const uint32_t i = static_cast<uint32_t>(k & (kKeyStride - 1));
+  const uint32_t slot = static_cast<uint32_t>(k >> key_shift_);
+  const uint32_t i = static_cast<uint32_t>(k & ((size_t{1} << key_shift_) - 1));
   if (ABSL_PREDICT_FALSE(i >= slot_n_[slot])) {  // the key promised an error
     Fail(slot);
     return nullptr;
   }
-  const Event* e = &events_[size_t{slot} * kBlock + i];
+  const Event* e = &events_[(size_t{slot} << block_shift_) + i];
   ++at;
   uint64_t key = *at;
   if (ABSL_PREDICT_FALSE(key == kRefill)) {

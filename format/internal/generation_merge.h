@@ -41,14 +41,14 @@ class GenerationMerge {
     const uint64_t key = at[1];
     if (__builtin_expect(key == kRefill, 0)) return NextSlow();
     const size_t k = static_cast<size_t>(at - keys_.get());
-    const uint32_t slot = static_cast<uint32_t>(k >> kKeyStrideShift);
-    const uint32_t i = static_cast<uint32_t>(k & (kKeyStride - 1));
+    const uint32_t slot = static_cast<uint32_t>(k >> key_shift_);
+    const uint32_t i = static_cast<uint32_t>(k & ((size_t{1} << key_shift_) - 1));
     uint64_t next_key = key;
     const uint64_t* next_at = at + 1;
     uint64_t parent = win_.parent;
     ReplayPath(slot, &next_key, &next_at, &parent);
     win_ = Node{next_key, next_at, parent};
-    return &events_[size_t{slot} * kBlock + i];
+    return &events_[(size_t{slot} << block_shift_) + i];
   }
   // The same, copied into *e; false at the end or on an error.
   bool Next(Event* e) {
@@ -58,6 +58,18 @@ class GenerationMerge {
     return true;
   }
   const absl::Status& status() const { return status_; }
+  // What a merge of `gen` may hold at most, in bytes (FORMAT.md, "What a reader
+  // validates"): kBytesPerBatch per batch for its decoder and place in the queue, plus the
+  // slots: SlotBudget(gen), or if the batches are so many and small that even one-event
+  // blocks exceed it, SlotBytes(0) for each of at most 2 * batches slots; doubling them holds
+  // the old and the new arrays at once (x 1.5).
+  static uint64_t MemoryBound(const Generation& gen);
+  // The slots' budget: kMinSlotBudget, or twice the generation's event bytes if more.
+  static uint64_t SlotBudget(const Generation& gen);
+  static constexpr uint64_t kMinSlotBudget = uint64_t{8} << 20;
+  static uint64_t SlotBytes(int block_shift);  // per slot, with a block of 1 << block_shift
+  static constexpr uint64_t kBytesPerBatch = sizeof(BatchEventReader) + sizeof(unsigned __int128);
+  int block_shift() const { return block_shift_; }  // for tests
   // For tests: tree nodes visited to build and change the tree, other than the replays of
   // Next() (which visit log2(slots) nodes per event). Grows like batches * log(batches).
   uint64_t tree_work() const { return tree_work_; }
@@ -76,11 +88,11 @@ class GenerationMerge {
   static constexpr Head kNoHead = ~Head{0};
   static constexpr uint64_t kNone = ~uint64_t{0};       // an empty slot; above every key
   static constexpr uint64_t kRefill = ~uint64_t{0} - 1;  // ends each block's keys
-  static constexpr uint32_t kBlock = 32;
   static constexpr uint32_t kFreeSlot = ~uint32_t{0};
-  static constexpr uint32_t kKeyStride = 64;  // keys per slot: kBlock + 1, a power of two
-  static constexpr int kKeyStrideShift = 6;
-  static_assert(kKeyStride == 1u << kKeyStrideShift && kKeyStride > kBlock);
+  // Events per slot: kMaxBlockShift (32) unless that would make the slots of a generation of
+  // many small batches take more than the budget (see MemoryBound), down to one. Keys per
+  // slot: twice that (the block's keys and kRefill, in a power of two).
+  static constexpr int kMaxBlockShift = 5;
 
   struct Node {
     uint64_t key;
@@ -168,8 +180,11 @@ class GenerationMerge {
   void SwitchToWide(uint32_t fresh_slot);
   const Event* NextWide();
   bool Fail(uint32_t slot);
-  Event* EventsOf(uint32_t slot) { return events_.get() + size_t{slot} * kBlock; }
-  uint64_t* KeysOf(uint32_t slot) { return keys_.get() + size_t{slot} * kKeyStride; }
+  Event* EventsOf(uint32_t slot) { return events_.get() + (size_t{slot} << block_shift_); }
+  uint64_t* KeysOf(uint32_t slot) { return keys_.get() + (size_t{slot} << key_shift_); }
+  uint32_t SlotOf(const uint64_t* at) const {
+    return static_cast<uint32_t>((at - keys_.get()) >> key_shift_);
+  }
 
   const Generation* gen_;
   std::vector<BatchEventReader> readers_;
@@ -188,8 +203,10 @@ class GenerationMerge {
   std::vector<uint32_t> slot_n_;      // per slot: events in its block; a winner beyond: error
   std::vector<uint32_t> slot_pos_;    // per slot, wide mode: the next event in its block
   std::vector<uint32_t> free_slots_;
-  std::unique_ptr<Event[]> events_;  // per slot, kBlock decoded events
-  std::unique_ptr<uint64_t[]> keys_;  // per slot, kKeyStride: their keys, then kRefill
+  int block_shift_ = kMaxBlockShift;  // events per slot: 1 << block_shift_; immutable
+  int key_shift_ = kMaxBlockShift + 1;  // keys per slot: 1 << key_shift_; immutable
+  std::unique_ptr<Event[]> events_;  // per slot, a block of decoded events
+  std::unique_ptr<uint64_t[]> keys_;  // per slot: their keys, then kRefill
   uint64_t tree_work_ = 0;
   Event last_;  // what NextSlow returns when the event's block is refilled or in wide mode
   absl::Status status_;

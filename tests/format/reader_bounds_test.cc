@@ -183,7 +183,8 @@ TEST(ReaderBoundsTest, HugeDistinctTablesAreReadWithinTheStatedBound) {
 // n + i, so all n batches are in the tree at once.
 enum class Shape { kSingle, kOverlapping };
 
-std::shared_ptr<const Generation> ManyBatches(uint64_t n, Shape shape) {
+std::shared_ptr<const Generation> ManyBatches(uint64_t n, Shape shape,
+                                              uint64_t* file_bytes = nullptr) {
   GenerationBuilder gb = ClockedBuilder();
   for (uint64_t i = 0; i < n; ++i) {
     EventEncoder enc(0);
@@ -194,6 +195,7 @@ std::shared_ptr<const Generation> ManyBatches(uint64_t n, Shape shape) {
   std::string file;
   AppendFileHeader(&file);
   EXPECT_GT(gb.AppendTo(&file, /*compress=*/false), 0u);
+  if (file_bytes != nullptr) *file_bytes = file.size();
   auto reader = TraceReader::FromSource(MakeStringSource(file));
   EXPECT_TRUE(reader.ok()) << reader.status();
   absl::StatusOr<std::shared_ptr<const Generation>> g = (*reader)->Next();
@@ -238,6 +240,50 @@ TEST(ReaderBoundsTest, MergeWorkGrowsLikeNLogNInTheBatches) {
     // And in absolute terms: a few tree levels per batch, not a tree per batch.
     EXPECT_LE(w_big, 40000 * 4 * static_cast<uint64_t>(std::log2(40000.0) + 2));
   }
+}
+
+// The merge's slots follow the batches that overlap in time; 40,000 tiny batches that all
+// overlap would have taken 65,536 slots of 32-event blocks (222 MB for a 0.5 MB payload).
+// Their blocks shrink to stay within the budget, and the whole merge within MemoryBound.
+TEST(ReaderBoundsTest, MergeOfManyOverlappingTinyBatchesStaysWithinItsBound) {
+  uint64_t file_bytes = 0;
+  auto gen = ManyBatches(40000, Shape::kOverlapping, &file_bytes);
+  ASSERT_NE(gen, nullptr);
+  const uint64_t bound = format_internal::GenerationMerge::MemoryBound(*gen);
+  int block_shift = -1;
+  const int64_t peak = PeakHeapGrowth([&] {
+    format_internal::GenerationMerge merge(*gen);
+    block_shift = merge.block_shift();
+    uint64_t events = 0;
+    while (merge.Next() != nullptr) ++events;
+    EXPECT_EQ(events, 80000u);
+  });
+  std::printf("overlapping merge: payload ~%lu B, block 2^%d, peak heap growth %ld B, bound %lu B\n",
+              static_cast<unsigned long>(file_bytes), block_shift, static_cast<long>(peak),
+              static_cast<unsigned long>(bound));
+  EXPECT_LE(peak, static_cast<int64_t>(bound));
+  // FORMAT.md's form of it: at most 80 bytes per payload byte and 12 MiB.
+  EXPECT_LE(bound, 80 * file_bytes + (12u << 20));
+}
+
+// A generation of a few big batches keeps full 32-event blocks.
+TEST(ReaderBoundsTest, MergeOfBigBatchesKeepsFullBlocks) {
+  GenerationBuilder gb = ClockedBuilder();
+  for (uint64_t t = 0; t < 64; ++t) {
+    EventEncoder enc(0);
+    for (uint64_t i = 0; i < 2000; ++i) enc.Append(EventType::kTaskYield, i * 64 + t, {i});
+    gb.AddBatch(t + 1, 0, enc.base_tick(), enc.num_events(), enc.data());
+  }
+  std::string file;
+  AppendFileHeader(&file);
+  ASSERT_GT(gb.AppendTo(&file, /*compress=*/false), 0u);
+  auto reader = TraceReader::FromSource(MakeStringSource(file));
+  ASSERT_TRUE(reader.ok());
+  absl::StatusOr<std::shared_ptr<const Generation>> g = (*reader)->Next();
+  ASSERT_TRUE(g.ok()) << g.status();
+  format_internal::GenerationMerge merge(**g);
+  EXPECT_EQ(merge.block_shift(), 5);
+  MergeWork(**g, 64 * 2000);  // every event, in tick order
 }
 
 }  // namespace
