@@ -10,7 +10,7 @@ namespace tracer::format_internal {
 
 using format::Batch;
 
-GenerationMerge::GenerationMerge(const Generation& gen) : gen_(&gen) {
+GenerationMerge::GenerationMerge(const Generation& gen) {
   const size_t n = gen.batches.size();
   readers_.reserve(n);
   pending_.reserve(n);

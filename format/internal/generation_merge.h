@@ -186,7 +186,6 @@ class GenerationMerge {
     return static_cast<uint32_t>((at - keys_.get()) >> key_shift_);
   }
 
-  const Generation* gen_;
   std::vector<BatchEventReader> readers_;
   std::vector<Head> pending_;     // batches not reached yet, largest key first; keys are final
   Head next_pending_ = kNoHead;   // pending_.back(), or kNoHead
