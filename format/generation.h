@@ -16,6 +16,11 @@
 #include "format/event_table.h"
 #include "format/internal/id_index.h"
 
+namespace tracer::format_internal {
+class GenerationParser;
+struct GenerationIndexAccess;  // the event decoder's look-ups (batch_event_reader.cc)
+}  // namespace tracer::format_internal
+
 namespace tracer::format {
 
 // A simultaneous reading of the tick counter and the two clocks. With the tick frequency it
@@ -114,7 +119,6 @@ struct Event {
   const EventSpec& spec() const { return GetEventSpec(type); }
 };
 
-struct GenerationIndexAccess;  // the event decoder's look-ups (trace_reader.cc)
 
 class Generation {
  public:
@@ -166,9 +170,9 @@ class Generation {
     return r;
   }
 
-  friend class GenerationParser;
+  friend class format_internal::GenerationParser;
   friend class TraceReader;
-  friend struct GenerationIndexAccess;
+  friend struct format_internal::GenerationIndexAccess;
   std::string payload_;  // owns every view above
   std::vector<std::pair<uint64_t, absl::string_view>> strings_;
   // id -> index in strings_, stacks, label_sets. Sized by the entry count, not the largest id.

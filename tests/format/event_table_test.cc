@@ -2,10 +2,19 @@
 
 #include "format/event_table.h"
 
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 
 namespace tracer::format {
@@ -112,6 +121,91 @@ TEST(EventTableTest, TypeBytesAreFrozen) {
   EXPECT_EQ(static_cast<int>(BlockReason::kPreempted), 10);
   EXPECT_EQ(static_cast<int>(kPhaseStopTheWorld), 1);
   EXPECT_EQ(static_cast<int>(kPhaseThreadScoped), 2);
+}
+
+// The kind names FORMAT.md's event table uses ("name:kind").
+absl::string_view KindName(ArgKind k) {
+  switch (k) {
+    case ArgKind::kId: return "id";
+    case ArgKind::kString: return "string";
+    case ArgKind::kStack: return "stack";
+    case ArgKind::kLabelSet: return "labelset";
+    case ArgKind::kUint: return "uint";
+    case ArgKind::kSint: return "sint";
+    case ArgKind::kReason: return "reason";
+    case ArgKind::kPhaseFlags: return "phaseflags";
+    case ArgKind::kBytes: return "bytes";
+  }
+  return "?";
+}
+
+struct DocRow {
+  int type = 0;
+  std::string name;
+  std::string args;  // "task:id, seq:uint", or "" for none
+};
+
+// The rows of the table under "## Event table" in format/FORMAT.md.
+std::vector<DocRow> ReadFormatMdEventTable() {
+  std::ifstream in(std::string(TRACER_SOURCE_DIR) + "/format/FORMAT.md");
+  EXPECT_TRUE(in.good()) << "cannot open format/FORMAT.md";
+  std::vector<DocRow> rows;
+  std::string line;
+  bool in_section = false, in_table = false;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "## ")) {
+      if (in_section) break;
+      in_section = line == "## Event table";
+      continue;
+    }
+    if (!in_section) continue;
+    if (!absl::StartsWith(line, "|")) {
+      if (in_table) break;  // the table ended
+      continue;
+    }
+    in_table = true;
+    std::vector<std::string> cells = absl::StrSplit(line, '|');
+    // "| a | b |" splits into "", " a ", " b ", "".
+    if (cells.size() < 5) continue;
+    for (std::string& c : cells) c = std::string(absl::StripAsciiWhitespace(c));
+    DocRow row;
+    if (!absl::SimpleAtoi(cells[1], &row.type)) continue;  // the header and the rule
+    row.name = cells[2];
+    row.args = cells[3] == "—" ? "" : cells[3];
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+TEST(EventTableTest, FormatMdEventTableAgreesWithTheCode) {
+  const std::vector<DocRow> rows = ReadFormatMdEventTable();
+  ASSERT_EQ(rows.size(), static_cast<size_t>(kNumTypes - 1))
+      << "FORMAT.md's event table should list every type byte 1.." << kNumTypes - 1;
+  std::set<int> seen;
+  for (const DocRow& row : rows) {
+    SCOPED_TRACE("FORMAT.md row for type " + std::to_string(row.type) + " " + row.name);
+    EXPECT_TRUE(seen.insert(row.type).second) << "listed twice";
+    const EventSpec* spec = FindEventSpec(static_cast<uint8_t>(row.type));
+    ASSERT_NE(spec, nullptr) << "no such type byte in format/event_table.cc";
+    EXPECT_EQ(row.name, spec->name);
+    std::vector<std::string> args;
+    for (int a = 0; a < spec->num_args; ++a) {
+      args.push_back(absl::StrCat(spec->args[a].name, ":", KindName(spec->args[a].kind)));
+    }
+    EXPECT_EQ(row.args, absl::StrJoin(args, ", "));
+  }
+}
+
+// The parser above must be able to fail: a row that disagrees is seen as a disagreement.
+TEST(EventTableTest, FormatMdEventTableParserReadsTheRowsItShould) {
+  const std::vector<DocRow> rows = ReadFormatMdEventTable();
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows.front().type, 1);
+  EXPECT_EQ(rows.front().name, "ThreadStart");
+  EXPECT_EQ(rows.front().args, "");
+  const EventSpec& create = GetEventSpec(EventType::kTaskCreate);
+  EXPECT_EQ(rows[2].name, create.name);
+  EXPECT_NE(rows[2].args.find("labels:labelset"), std::string::npos);
 }
 
 }  // namespace

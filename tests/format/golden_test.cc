@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "format/event_printer.h"
+#include "format/event_stream.h"
 #include "format/trace_reader.h"
 #include "gtest/gtest.h"
 #include "tests/format/test_trace.h"

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "format/event_stream.h"
 #include "format/trace_reader.h"
 #include "gtest/gtest.h"
 #include "tests/format/test_trace.h"
@@ -33,13 +34,16 @@ std::vector<std::tuple<uint64_t, size_t, size_t>> ExpectedMerge(const ModelGener
   return all;
 }
 
-TEST(MergedStreamTest, MergeIsTickOrderedKeepsBatchOrderAndBreaksTiesByBatch) {
-  const uint64_t seed = testing::TestSeed(0x6d65726765);
+void CheckMergeOfRandomTrace(uint64_t fallback_seed, int threads, int max_batches_per_thread,
+                             int max_events_per_batch) {
+  const uint64_t seed = testing::TestSeed(fallback_seed);
   SCOPED_TRACE(absl::StrCat("seed ", seed, " (rerun with TRACER_TEST_SEED=", seed, ")"));
   Rng rng(seed);
   testing::RandomTraceOptions o;
-  o.threads = 12;
+  o.threads = threads;
   o.generations = 4;
+  o.max_batches_per_thread = max_batches_per_thread;
+  o.max_events_per_batch = max_events_per_batch;
   std::vector<ModelGeneration> gens = testing::RandomTrace(rng, o);
   testing::ReadResult res = testing::ReadAll(testing::EncodeTrace(gens));
   ASSERT_TRUE(res.status.ok()) << res.status;
@@ -65,6 +69,16 @@ TEST(MergedStreamTest, MergeIsTickOrderedKeepsBatchOrderAndBreaksTiesByBatch) {
     EXPECT_FALSE(merged.Next(&e));
     EXPECT_TRUE(merged.status().ok()) << merged.status();
   }
+}
+
+TEST(MergedStreamTest, MergeIsTickOrderedKeepsBatchOrderAndBreaksTiesByBatch) {
+  CheckMergeOfRandomTrace(0x6d65726765, 12, 3, 200);
+}
+
+// Many threads with small batches: batches enter a tree of hundreds of slots one at a time (in
+// O(log slots), wherever the free slot's old entry sits), and the slots double as they fill.
+TEST(MergedStreamTest, ManyThreadsOfSmallBatchesMergeInOrder) {
+  CheckMergeOfRandomTrace(0x6d616e79, 300, 6, 8);
 }
 
 // Hand-built ties: two threads, each with two batches, all events at the same few ticks.

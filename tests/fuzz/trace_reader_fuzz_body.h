@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "format/event_printer.h"
+#include "format/event_stream.h"
 #include "format/generation.h"
 #include "format/trace_reader.h"
 

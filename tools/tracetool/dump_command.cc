@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "format/event_printer.h"
+#include "format/event_stream.h"
 #include "format/trace_reader.h"
 #include "tools/tracetool/command.h"
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "format/event_stream.h"
 #include "format/trace_reader.h"
 #include "format/trace_writer.h"
 #ifdef TRACER_CONSUMER_HAS_TRACER
