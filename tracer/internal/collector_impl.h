@@ -84,10 +84,11 @@ class Collector {
   // 1-2: the next generation number (0 if final) is stored in g_gen and made visible to
   // every thread. Returns the generation that ended.
   uint32_t SwitchGeneration(bool final);
-  // 6: resets builder_ and adds the tables (states at the generation's start, threads,
-  // losses, label sets, stacks, mappings, strings) and the batches.
-  void AddTables(const format::ClockSnapshot& clock, int64_t end_ns, const CutBatches& in,
-                 ScanResult& scan);
+  // 5: resets builder_ and adds the states at the generation's start (tasks, user tasks).
+  void AddStartStates(const format::ClockSnapshot& clock, int64_t end_ns, ScanResult& scan);
+  // 6: adds the other tables (threads, losses, label sets, stacks, mappings, strings) and the
+  // batches.
+  void AddTables(const CutBatches& in, ScanResult& scan);
 };
 
 Collector& TheCollector();
