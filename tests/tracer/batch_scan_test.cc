@@ -118,7 +118,8 @@ TEST(BatchScanTest, CountsEventsNotesIdsAndCollectsStateRunsPerThread) {
   std::vector<Buffer*> batches = {a0.get(), a1.get(), b0.get()};  // sorted: thread, seq
   BatchScanner scanner;
   ScanResult r;
-  scanner.Scan(batches, r);
+  TaskStates states;
+  scanner.Scan(batches, r, states);
   EXPECT_EQ(a0->count, 1004u);
   EXPECT_EQ(a1->count, 2u);
   EXPECT_EQ(b0->count, 2u);
@@ -126,33 +127,27 @@ TEST(BatchScanTest, CountsEventsNotesIdsAndCollectsStateRunsPerThread) {
   EXPECT_EQ(r.strings, (absl::flat_hash_set<uint32_t>{11, 12, 13, 14, 70000}));
   EXPECT_EQ(r.stacks, (absl::flat_hash_set<uint32_t>{4, 5}));
   EXPECT_EQ(r.labels, (absl::flat_hash_set<uint32_t>{3}));
-  ASSERT_EQ(r.state_runs, (std::vector<size_t>{0, 3}));
-  EXPECT_EQ(r.state_run_threads, (std::vector<uint64_t>{10, 20}));
-  ASSERT_EQ(r.state_events.size(), 4u);
-  // Ticks are relative to the earliest base (900).
-  const StateEvent& create = r.state_events[0];
-  EXPECT_EQ(create.type(), EventType::kTaskCreate);
-  EXPECT_EQ(create.tick(), 1000u + 5 - 900);
-  EXPECT_EQ(create.a0, 77u);
-  EXPECT_EQ(create.a2, 11u);
-  EXPECT_EQ(create.a3, 3u);
-  EXPECT_EQ(r.state_events[1].type(), EventType::kTaskStart);
-  EXPECT_EQ(r.state_events[1].tick(), 1000u + 5 + 1000 + 200 + 1 - 900);
-  EXPECT_EQ(r.state_events[2].type(), EventType::kTaskBlock);
-  EXPECT_EQ(r.state_events[2].tick(), 5000u + 3 - 900);
-  EXPECT_EQ(r.state_events[2].a1, 2u);
-  EXPECT_EQ(r.state_events[3].type(), EventType::kTaskUnblock);
-  EXPECT_EQ(r.state_events[3].tick(), 900u + 40000 - 900);
+  // The scan applied the state events in time order: created, started on thread 10, blocked
+  // (tick 5003), then unblocked by thread 20 (tick 40900): runnable at the end.
+  const uint32_t slot = states.tasks().Find(77);
+  ASSERT_NE(slot, TaskTable::kNoSlot);
+  bool seen = false;
+  states.tasks().ForEach([&](const format::TaskState& t) {
+    if (t.id != 77) return;
+    seen = true;
+    EXPECT_EQ(t.name, 11u);
+    EXPECT_EQ(t.labels, 3u);
+    EXPECT_EQ(t.status, format::TaskStatus::kRunnable);
+  });
+  EXPECT_TRUE(seen);
 
-  // A second scan starts its state vectors afresh and its stamps anew: ids seen by the first
-  // scan are noted again.
+  // A second scan starts its stamps anew: ids seen by the first scan are noted again.
   ScanResult r2;
-  scanner.Scan(absl::MakeConstSpan(batches).subspan(2), r2);
+  TaskStates states2;
+  scanner.Scan(absl::MakeConstSpan(batches).subspan(2), r2, states2);
   EXPECT_EQ(r2.events, 2u);
   EXPECT_EQ(r2.strings, (absl::flat_hash_set<uint32_t>{14}));
   EXPECT_EQ(r2.stacks, (absl::flat_hash_set<uint32_t>{5}));
-  EXPECT_EQ(r2.state_runs, (std::vector<size_t>{0}));
-  EXPECT_EQ(r2.state_events.size(), 1u);
 }
 
 TEST(BatchScanTest, EventsWithLongArgumentsAtTheEndOfAFullBatchAreScanned) {
@@ -169,9 +164,9 @@ TEST(BatchScanTest, EventsWithLongArgumentsAtTheEndOfAFullBatchAreScanned) {
   std::vector<Buffer*> batches = {b.get()};
   BatchScanner scanner;
   ScanResult r;
-  scanner.Scan(batches, r);
+  TaskStates states;
+  scanner.Scan(batches, r, states);
   EXPECT_EQ(r.events, static_cast<uint64_t>(n));
-  EXPECT_EQ(r.state_events.size(), static_cast<size_t>(n));
 }
 
 }  // namespace

@@ -79,7 +79,7 @@ TEST(StateEventsTest, RunsAreMergedByTick) {
       // run 1, thread 2
       Ev(4, EventType::kTaskStart, 5, 1), Ev(7, EventType::kTaskBlock, 5)};
   std::vector<size_t> runs = {0, 2};
-  s.ApplyRuns(events, runs, {1, 2});
+  s.ApplyRuns(events, runs, {1, 2}, /*max_wait_ticks=*/0);
   const format::TaskState* t = Find(s, 5);
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->status, TaskStatus::kRunnable);
@@ -95,7 +95,7 @@ TEST(StateEventsTest, TiesGoToTheEarlierRunAndTheRunningTaskCarriesOver) {
     std::vector<StateEvent> events = {Ev(5, EventType::kTaskCreate, 8),
                                       Ev(5, EventType::kTaskStart, 8, 1)};
     std::vector<size_t> runs = {0, 1};
-    s.ApplyRuns(events, runs, {1, 2});  // create (run 0) before start (run 1) at tick 5
+    s.ApplyRuns(events, runs, {1, 2}, /*max_wait_ticks=*/0);  // create (run 0) before start (run 1) at tick 5
     ASSERT_NE(Find(s, 8), nullptr);
     EXPECT_EQ(Find(s, 8)->status, TaskStatus::kRunning);
     EXPECT_EQ(Find(s, 8)->thread, 2u);
@@ -105,7 +105,7 @@ TEST(StateEventsTest, TiesGoToTheEarlierRunAndTheRunningTaskCarriesOver) {
     // Next generation: thread 2's syscall applies to the task it was left running.
     std::vector<StateEvent> events = {Ev(1, EventType::kSyscallBegin, 0)};
     std::vector<size_t> runs = {0};
-    s.ApplyRuns(events, runs, {2});
+    s.ApplyRuns(events, runs, {2}, /*max_wait_ticks=*/0);
     EXPECT_EQ(Find(s, 8)->status, TaskStatus::kSyscall);
   }
   s.Clear();

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "tracer/internal/clock.h"
+
 namespace tracer::tracer_internal {
 
 const ScanInfo* ScanInfos() {
@@ -30,56 +32,53 @@ const ScanInfo* ScanInfos() {
   return table;
 }
 
-void BatchScanner::Scan(absl::Span<Buffer* const> batches, ScanResult& out) {
-  absl::flat_hash_set<uint32_t>& strings = out.strings;
-  absl::flat_hash_set<uint32_t>& stacks = out.stacks;
-  absl::flat_hash_set<uint32_t>& labels = out.labels;
-  // Ids are dense (intern-table slots): a stamp per slot dedupes them without hashing.
-  ++cut_stamp_;
-  auto note = [&](std::vector<uint32_t>& stamps, absl::flat_hash_set<uint32_t>& set,
-                  uint64_t id) {
-    if (id == 0) return;
-    if (id < stamps.size()) {
-      if (stamps[id] == cut_stamp_) return;
-      stamps[id] = cut_stamp_;
-    }
-    set.insert(static_cast<uint32_t>(id));
-  };
-  std::vector<StateEvent>& state_events = out.state_events;
-  state_events.clear();
-  out.state_runs.clear();
-  out.state_run_threads.clear();
-  uint64_t events = 0;
-  // State events keep their tick relative to the earliest batch's base (StateEvent::key).
-  uint64_t base_tick = ~uint64_t{0};
-  for (const Buffer* b : batches) base_tick = std::min(base_tick, b->base_tick);
+// Refills a run's window by scanning more of its batches.
+class BatchScanner::Source : public StateRunSource {
+ public:
+  Source(BatchScanner& s, size_t share) : s_(s), share_(share) {}
+  void Refill(size_t r, StateRun& run) override {
+    StateEvent* const w = s_.window_.data() + r * share_;
+    run.next = w;
+    run.end = w + s_.ScanRun(s_.cursors_[r], w, share_);
+  }
+
+ private:
+  BatchScanner& s_;
+  const size_t share_;
+};
+
+size_t BatchScanner::ScanRun(Cursor& c, StateEvent* const out, const size_t room) {
+  absl::flat_hash_set<uint32_t>& strings = out_->strings;
+  absl::flat_hash_set<uint32_t>& stacks = out_->stacks;
+  absl::flat_hash_set<uint32_t>& labels = out_->labels;
+  const uint64_t base_tick = base_tick_;
   const ScanInfo* const scan = ScanInfos();
-  for (size_t bi = 0; bi < batches.size(); ++bi) {
-    Buffer* const b = batches[bi];
-    // Batches are sorted by thread, then seq: each thread's state events form one run in
-    // time order.
-    if (bi == 0 || b->thread != batches[bi - 1]->thread) {
-      out.state_runs.push_back(state_events.size());
-      out.state_run_threads.push_back(b->thread);
-    }
+  size_t n = 0;
+  for (; c.batch < c.batch_end; ++c.batch, c.p = nullptr) {
+    Buffer* const b = batches_[c.batch];
     const char* p = b->data;
+    uint64_t tick = b->base_tick;
+    uint64_t count = 0;
+    if (c.p != nullptr) {  // resumed
+      p = c.p;
+      tick = c.tick;
+      count = b->count;
+    }
     const char* const end = b->data + b->len;
     // Events starting before fast_end have all their varints (and the scratch bytes the fast
     // decoder loads) inside the buffer: no bounds checks. The last few events go the checked
     // way.
     const char* const fast_end = b->len > kScanMargin ? end - kScanMargin : b->data;
-    uint64_t tick = b->base_tick;
-    uint64_t count = 0;
     while (p < end) {
       const ScanInfo& si = scan[static_cast<uint8_t>(*p)];
-      const int n = si.num_args;
+      const int n_args = si.num_args;
       uint64_t a[format::kMaxEventArgs] = {};
       uint64_t delta = 0;
       if (ABSL_PREDICT_TRUE(p < fast_end)) {
         p = format_internal::DecodeVarintPredicted(p + 1, &delta);
         // One call site per argument count and position: the length of the varint at each is
         // steady enough to predict, so the next varint's load need not wait on this one's.
-        switch (n) {
+        switch (n_args) {
           case 0: break;
           case 1: p = ScanArgs<1>(p, a); break;
           case 2: p = ScanArgs<2>(p, a); break;
@@ -90,32 +89,71 @@ void BatchScanner::Scan(absl::Span<Buffer* const> batches, ScanResult& out) {
         }
       } else {
         p = format_internal::DecodeVarint(p + 1, end, &delta);
-        for (int i = 0; i < n && p != nullptr; ++i) p = format_internal::DecodeVarint(p, end, &a[i]);
+        for (int i = 0; i < n_args && p != nullptr; ++i) {
+          p = format_internal::DecodeVarint(p, end, &a[i]);
+        }
         if (ABSL_PREDICT_FALSE(p == nullptr)) break;  // not from our writer: cannot happen
       }
       ++count;
       tick += delta;
       if (si.refs) {  // ids for the tables, inline bytes to skip
         for (uint32_t m = si.strings; m != 0; m &= m - 1) {
-          note(string_stamps_, strings, a[__builtin_ctz(m)]);
+          Note(string_stamps_, strings, a[__builtin_ctz(m)]);
         }
         for (uint32_t m = si.stacks; m != 0; m &= m - 1) {
-          note(stack_stamps_, stacks, a[__builtin_ctz(m)]);
+          Note(stack_stamps_, stacks, a[__builtin_ctz(m)]);
         }
         for (uint32_t m = si.label_sets; m != 0; m &= m - 1) {
-          note(label_stamps_, labels, a[__builtin_ctz(m)]);
+          Note(label_stamps_, labels, a[__builtin_ctz(m)]);
         }
-        if (si.bytes) p += a[n - 1];  // the kBytes argument is the last
+        if (si.bytes) p += a[n_args - 1];  // the kBytes argument is the last
       }
       if (si.state) {
-        state_events.push_back({(tick - base_tick) << 8 | si.type, a[0], a[1],
-                                static_cast<uint32_t>(a[2]), static_cast<uint32_t>(a[3])});
+        out[n] = {(tick - base_tick) << 8 | si.type, a[0], a[1], static_cast<uint32_t>(a[2]),
+                  static_cast<uint32_t>(a[3])};
+        if (ABSL_PREDICT_FALSE(++n == room)) {  // the window is full: stop here
+          b->count = count;
+          c.p = p;
+          c.tick = tick;
+          return n;
+        }
       }
     }
     b->count = count;
-    events += count;
   }
+  return n;
+}
+
+void BatchScanner::Scan(absl::Span<Buffer* const> batches, ScanResult& out, TaskStates& states) {
+  // Ids are dense (intern-table slots): a stamp per slot dedupes them without hashing.
+  ++cut_stamp_;
+  batches_ = batches;
+  out_ = &out;
+  // State events keep their tick relative to the earliest batch's base (StateEvent::key).
+  base_tick_ = ~uint64_t{0};
+  for (const Buffer* b : batches) base_tick_ = std::min(base_tick_, b->base_tick);
+  // Batches are sorted by thread, then seq: each thread's batches form one run in time order.
+  cursors_.clear();
+  runs_.clear();
+  for (size_t bi = 0; bi < batches.size(); ++bi) {
+    if (bi == 0 || batches[bi]->thread != batches[bi - 1]->thread) {
+      cursors_.push_back({bi, bi, nullptr, 0});
+      runs_.push_back({nullptr, nullptr, batches[bi]->thread});
+    }
+    cursors_.back().batch_end = bi + 1;
+  }
+  const size_t num_runs = runs_.size();
+  const size_t share = std::max<size_t>(1, state_budget_ / std::max<size_t>(1, num_runs));
+  // Exactly what this generation needs when it needs more (no doubling past the budget).
+  if (window_.size() < num_runs * share) std::vector<StateEvent>(num_runs * share).swap(window_);
+  Source source(*this, share);
+  const uint64_t wait = max_wait_ticks_ != 0 ? max_wait_ticks_ : TicksPerSecond() / 1000;
+  states.ApplyRuns(runs_, &source, wait);
+  uint64_t events = 0;
+  for (const Buffer* b : batches) events += b->count;
   out.events = events;
+  out_ = nullptr;
+  batches_ = {};
 }
 
 }  // namespace tracer::tracer_internal

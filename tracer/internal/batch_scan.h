@@ -1,5 +1,6 @@
 // The collector's scan of a generation's batches: counts their events, notes the string,
-// stack and label-set ids they reference, and collects their task-state changes.
+// stack and label-set ids they reference, and applies their task-state changes, holding only a
+// bounded window of them.
 
 #ifndef TRACER_TRACER_INTERNAL_BATCH_SCAN_H_
 #define TRACER_TRACER_INTERNAL_BATCH_SCAN_H_
@@ -73,26 +74,71 @@ constexpr ptrdiff_t kScanMargin = 1 + (1 + format::kMaxEventArgs) * format_inter
 struct ScanResult {
   uint64_t events = 0;
   absl::flat_hash_set<uint32_t> strings, stacks, labels;  // ids referenced (0 excluded)
-  // Each thread's state events, in time order: run r starts at state_runs[r] and belongs to
-  // state_run_threads[r].
-  std::vector<StateEvent> state_events;
-  std::vector<size_t> state_runs;
-  std::vector<uint64_t> state_run_threads;
 };
 
-// Scans batches; keeps the per-id stamps (and the result's vectors, when reused) between scans
-// so that a steady trace allocates nothing per generation.
+// Scans batches and applies their task-state changes as it goes; keeps the per-id stamps and
+// its windows between scans so that a steady trace allocates nothing per generation.
 class BatchScanner {
  public:
-  // Scans `batches` (our own writer's: trusted), sorted by thread then seq, and sets each
-  // one's count. Clears `out`'s state vectors first; adds to its id sets.
-  void Scan(absl::Span<Buffer* const> batches, ScanResult& out);
+  // The budget: the most StateEvent records a scan holds at once, 4096 (128 KiB), shared
+  // evenly by the generation's runs (one per thread), and at least one per run: at most
+  // max(budget, threads) records whatever the generation's size. (A TaskYield+TaskStart pair
+  // is ~8 bytes in a batch and 64 as records, so holding a generation's records whole took up
+  // to ~8x its batches' bytes.) Each run's window is refilled, by decoding more of its
+  // batches, when the merge has used it up.
+  static constexpr size_t kStateBudget = 4096;
+
+  // `max_wait_ticks` bounds how long a task's event waits for one of its own on another
+  // thread (TaskStates::ApplyRuns); 0: 1 ms of ReadTicks (TicksPerSecond() / 1000).
+  explicit BatchScanner(size_t state_budget = kStateBudget, uint64_t max_wait_ticks = 0)
+      : state_budget_(state_budget == 0 ? 1 : state_budget), max_wait_ticks_(max_wait_ticks) {}
+
+  // Scans `batches` (our own writer's: trusted), sorted by thread then seq, once each: sets
+  // each one's count, sets out.events, adds the ids they reference to out's sets, and advances
+  // `states` over their state events (TaskStates::ApplyRuns). REQUIRES: the caller listed the
+  // states at the generation's start first (this changes them).
+  void Scan(absl::Span<Buffer* const> batches, ScanResult& out, TaskStates& states);
+
+  // The records the last scan's windows could hold (the budget as allocated).
+  size_t state_window_capacity() const { return window_.capacity(); }
 
  private:
+  // Where a run's scan stopped: in batches_[batch] (one of [batch, batch_end)), at p (nullptr:
+  // the batch not begun) with the tick of the event before p.
+  struct Cursor {
+    size_t batch = 0, batch_end = 0;
+    const char* p = nullptr;
+    uint64_t tick = 0;
+  };
+  class Source;
+
+  // Decodes run r's events from its cursor until `room` state events are in `out` or the run
+  // ends; returns how many it wrote.
+  size_t ScanRun(Cursor& c, StateEvent* out, size_t room);
+  // Notes id (not 0) in `set` once per scan.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Note(std::vector<uint32_t>& stamps,
+                                         absl::flat_hash_set<uint32_t>& set, uint64_t id) {
+    if (id == 0) return;
+    if (id < stamps.size()) {
+      if (stamps[id] == cut_stamp_) return;
+      stamps[id] = cut_stamp_;
+    }
+    set.insert(static_cast<uint32_t>(id));
+  }
+
+  const size_t state_budget_;
+  const uint64_t max_wait_ticks_;
   uint32_t cut_stamp_ = 0;
   std::vector<uint32_t> string_stamps_ = std::vector<uint32_t>(1 << 16);
   std::vector<uint32_t> stack_stamps_ = std::vector<uint32_t>(1 << 14);
   std::vector<uint32_t> label_stamps_ = std::vector<uint32_t>(1 << 16);
+  // The scan in progress.
+  absl::Span<Buffer* const> batches_;
+  ScanResult* out_ = nullptr;
+  uint64_t base_tick_ = 0;  // records' ticks are relative to it (StateEvent::key)
+  std::vector<Cursor> cursors_;  // per run
+  std::vector<StateRun> runs_;
+  std::vector<StateEvent> window_;  // run r's window: [r * share, (r + 1) * share)
 };
 
 }  // namespace tracer::tracer_internal

@@ -74,10 +74,12 @@ class Collector {
   // from, makes that pool and installs it (the old one retires: buffer_pool.h). A pool that
   // cannot be had leaves the old one in place.
   void UpdatePool() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
-  // 6: resets builder_ and adds the tables (states at the generation's start, threads,
-  // losses, label sets, stacks, mappings, strings) and the batches.
-  void AddTables(const format::ClockSnapshot& clock, int64_t end_ns, const CutBatches& in,
-                 ScanResult& scan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // 5: resets builder_ and adds the states at the generation's start (tasks, user tasks).
+  void AddStartStates(const format::ClockSnapshot& clock, int64_t end_ns, ScanResult& scan)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // 6: adds the other tables (threads, losses, label sets, stacks, mappings, strings) and the
+  // batches.
+  void AddTables(const CutBatches& in, ScanResult& scan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
 
   // One cut at a time; consumers and the configuration change under it. Taken before
   // wake_mu_ and the registry mutex when more than one is held.

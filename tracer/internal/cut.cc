@@ -198,10 +198,8 @@ uint32_t Collector::SwitchGeneration(bool final) {
   return old_gen;
 }
 
-void Collector::AddTables(const format::ClockSnapshot& clock, int64_t end_ns,
-                          const CutBatches& in, ScanResult& scan) {
-  absl::flat_hash_set<uint32_t>& strings = scan.strings;
-  absl::flat_hash_set<uint32_t>& labels = scan.labels;
+void Collector::AddStartStates(const format::ClockSnapshot& clock, int64_t end_ns,
+                               ScanResult& scan) {
   format::GenerationBuilder& gb = builder_;
   gb.Reset(gen_seq_++);
   gb.SetClock(clock);
@@ -210,13 +208,19 @@ void Collector::AddTables(const format::ClockSnapshot& clock, int64_t end_ns,
   format::GenerationBuilder* const builder = &builder_;
   states_.tasks().ForEach([&](const format::TaskState& t) {
     builder->AddTask(t);
-    if (t.name) strings.insert(t.name);
-    if (t.labels) labels.insert(t.labels);
+    if (t.name) scan.strings.insert(t.name);
+    if (t.labels) scan.labels.insert(t.labels);
   });
   for (const auto& [id, t] : states_.user_tasks()) {
     gb.AddUserTask(t);
-    if (t.name) strings.insert(t.name);
+    if (t.name) scan.strings.insert(t.name);
   }
+}
+
+void Collector::AddTables(const CutBatches& in, ScanResult& scan) {
+  absl::flat_hash_set<uint32_t>& strings = scan.strings;
+  absl::flat_hash_set<uint32_t>& labels = scan.labels;
+  format::GenerationBuilder& gb = builder_;
   for (const auto& t : in.threads) {
     gb.AddThread(t);
     if (t.name) strings.insert(t.name);
@@ -295,13 +299,14 @@ void Collector::Cut(bool final) {
   scan.strings.clear();
   scan.stacks.clear();
   scan.labels.clear();
-  scanner_.Scan(absl::MakeConstSpan(in.batches), scan);
+  // Tables describe the state at the generation's start: listed before the scan advances the
+  // task states over the generation's events (in time order, holding a bounded window).
+  AddStartStates(clock, end_ns, scan);
+  scanner_.Scan(absl::MakeConstSpan(in.batches), scan, states_);
   const uint64_t events = scan.events;
 
-  // 6: encode. Tables describe the state at the generation's start (before its events).
-  AddTables(clock, end_ns, in, scan);
-  // Advance task states over this generation's events, in time order.
-  states_.ApplyRuns(scan.state_events, scan.state_runs, scan.state_run_threads);
+  // 6: encode.
+  AddTables(in, scan);
 
   std::string& raw = raw_;
   std::string& compressed = compressed_;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -15,8 +16,8 @@
 
 namespace tracer::tracer_internal {
 
-// A task-state change, as the collector decodes it from a batch: 32 bytes (a generation of a
-// busy pool holds ~0.5 M of them, written by the scan and read back by the merge). The thread
+// A task-state change, as the collector decodes it from a batch: 32 bytes (the scan holds a
+// bounded window of them, BatchScanner::kStateBudget, not a generation's ~0.5 M). The thread
 // is the run's. a2 and a3 keep their low 32 bits: the only ones ApplyStateEvent reads are
 // string or label-set ids (TaskCreate's name and labels, UserTaskBegin's name: intern slots);
 // the wider ones (TaskBlock's and TaskUnblock's object, the waker) are not state.
@@ -39,20 +40,47 @@ struct RunState {
   uint32_t slot = TaskTable::kNoSlot;   // its slot, if known (check with TaskTable::Valid)
 };
 
+// One thread's run of state events (in time order) as the merge reads it: a window [next, end)
+// of the records not yet applied. After a refill an empty window means the run has no more.
+struct StateRun {
+  const StateEvent* next = nullptr;
+  const StateEvent* end = nullptr;
+  uint64_t thread = 0;
+};
+
+// Gives the merge a run's next records when it has used up the window (the batch scanner
+// decodes them then, so only a window of each run is ever held).
+class StateRunSource {
+ public:
+  virtual ~StateRunSource() = default;
+  // REQUIRES: run.next == run.end. Points the window at the run's next records; leaves it
+  // empty when the run has none left.
+  virtual void Refill(size_t r, StateRun& run) = 0;
+};
+
 // The runtime tasks, user tasks and the task running on each thread, at a generation's start.
 class TaskStates {
  public:
   // Advances the states over one event (events come in time order) of the thread whose run
   // state is `run`. Start, block, yield, end and syscalls are written by the thread that runs
   // the task, so the run knows its running task's slot; unblocks come from wakers.
-  void ApplyStateEvent(const StateEvent& e, RunState& run);
+  void ApplyStateEvent(const StateEvent& e, RunState& run) { Apply(e, run, 0, /*force=*/true); }
 
-  // Advances the states over a generation's state events: `events` holds one run per thread
-  // (in time order), run r from runs[r] to the next run's start, of thread run_threads[r].
-  // The runs are merged by (tick, run), the order a stable sort by tick would give. `runs` is
-  // used up (each entry ends at its run's end).
-  void ApplyRuns(const std::vector<StateEvent>& events, std::vector<size_t>& runs,
-                 const std::vector<uint64_t>& run_threads);
+  // Advances the states over a generation's runs, one per thread. The merge order is by
+  // (tick, run), the order a stable sort by tick gives, except where a task's own order says
+  // otherwise (ticks of different threads may disagree a little: TSC skew, or a hook that read
+  // the clock late): a run whose next event must wait for an event of the same task on
+  // another run (see CanApply) lets the others go first, for at most `max_wait_ticks` past that
+  // event's tick; after that, or when no other run can go, it goes anyway (damaged or lost
+  // events), so the merge always progresses. The order depends only on the runs' heads, never
+  // on how much of each run a window holds. `source` refills an empty window (nullptr: each
+  // window holds its whole run). Leaves every window empty.
+  void ApplyRuns(std::vector<StateRun>& runs, StateRunSource* source, uint64_t max_wait_ticks);
+
+  // The same over runs held whole in `events`: run r from runs[r] to the next run's start, of
+  // thread run_threads[r]. (The unbounded form: tests compare the bounded scan with it.)
+  void ApplyRuns(const std::vector<StateEvent>& events, const std::vector<size_t>& runs,
+                 const std::vector<uint64_t>& run_threads, uint64_t max_wait_ticks);
 
   // Forgets everything (tracing turned off).
   void Clear();
@@ -68,13 +96,36 @@ class TaskStates {
   }
 
  private:
+  // Applies `e` of run `r` (state `run`) and returns true; or, unless `force`, returns false
+  // with nothing changed when CanApply says `e` must wait.
+  bool Apply(const StateEvent& e, RunState& run, size_t r, bool force);
+  // Whether a TaskStart or TaskUnblock `e` of run `r` may go now, `t` being its task's state
+  // (the other events never wait). Sequence numbers: each recorded TaskStart and TaskUnblock of
+  // a task carries the task's next number (hooks.h), so with t.seq known (nonzero) an event
+  // whose seq is past t.seq + 1 waits for the one between. A start of a task still blocked
+  // waits for its unblock (unless its seq says it is next), and a start or unblock of a task
+  // that another unfinished run is still running waits for that run's block or yield.
+  bool CanApply(const StateEvent& e, const format::TaskState& t, size_t r) const;
+  // True if run `r`'s thread is not `thread` and a run of `thread` is still running `task`
+  // with events left.
+  bool RunningElsewhere(uint64_t task, uint64_t thread, size_t r) const;
+  // Applies one event when the smallest head, that of run `m`, must wait: the smallest head
+  // that may go within max_wait_ticks of it, else m's anyway.
+  void ApplyOutOfOrder(size_t m, uint64_t max_wait_ticks);
+  // Refills run r's window if it is empty and it has a source.
+  void RefillIfEmpty(size_t r);
+
   TaskTable tasks_;
   absl::flat_hash_map<uint64_t, format::UserTaskInfo> user_tasks_;
   // thread -> the task running on it (read into run_states_ when a cut starts applying
   // events, written back when it is done).
   absl::flat_hash_map<uint64_t, uint64_t> running_on_thread_;
-  std::vector<RunState> run_states_;  // per run of the cut being applied
-  std::vector<size_t> run_end_;
+  // The cut being applied.
+  std::vector<RunState> run_states_;                        // per run
+  std::vector<std::pair<uint64_t, size_t>> run_of_thread_;  // (thread, run), sorted
+  std::vector<StateRun>* runs_ = nullptr;
+  StateRunSource* source_ = nullptr;
+  std::vector<StateRun> whole_runs_;  // for the unbounded ApplyRuns
 };
 
 }  // namespace tracer::tracer_internal
