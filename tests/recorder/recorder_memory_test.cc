@@ -31,7 +31,7 @@ using testing::RunInChild;
 
 // The fixed overhead recorder/DESIGN.md states ("Memory"): what the process holds for the
 // recorder beyond max_bytes, whatever the load.
-constexpr size_t kStatedOverheadBytes = 2 << 20;
+constexpr size_t kStatedOverheadBytes = 1 << 20;
 
 size_t StatusKb(const char* field) {
   std::ifstream f("/proc/self/status");
