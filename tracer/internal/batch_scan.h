@@ -17,6 +17,7 @@
 #include "format/internal/varint.h"
 #include "tracer/internal/state_events.h"
 #include "tracer/internal/thread_state.h"
+#include "tracer/internal/zeroed_array.h"
 
 namespace tracer::tracer_internal {
 
@@ -116,7 +117,7 @@ class BatchScanner {
   // ends; returns how many it wrote.
   size_t ScanRun(Cursor& c, StateEvent* out, size_t room);
   // Notes id (not 0) in `set` once per scan.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void Note(std::vector<uint32_t>& stamps,
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Note(ZeroedArray<uint32_t>& stamps,
                                          absl::flat_hash_set<uint32_t>& set, uint64_t id) {
     if (id == 0) return;
     if (id < stamps.size()) {
@@ -129,9 +130,10 @@ class BatchScanner {
   const size_t state_budget_;
   const uint64_t max_wait_ticks_;
   uint32_t cut_stamp_ = 0;
-  std::vector<uint32_t> string_stamps_ = std::vector<uint32_t>(1 << 16);
-  std::vector<uint32_t> stack_stamps_ = std::vector<uint32_t>(1 << 14);
-  std::vector<uint32_t> label_stamps_ = std::vector<uint32_t>(1 << 16);
+  // Zero pages: only the pages of ids in use are ever touched.
+  ZeroedArray<uint32_t> string_stamps_{1 << 16};
+  ZeroedArray<uint32_t> stack_stamps_{1 << 14};
+  ZeroedArray<uint32_t> label_stamps_{1 << 16};
   // The scan in progress.
   absl::Span<Buffer* const> batches_;
   ScanResult* out_ = nullptr;

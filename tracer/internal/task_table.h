@@ -10,6 +10,7 @@
 #include "absl/base/optimization.h"
 #include "absl/container/flat_hash_map.h"
 #include "format/generation.h"
+#include "tracer/internal/zeroed_array.h"
 
 namespace tracer::tracer_internal {
 
@@ -108,7 +109,7 @@ class TaskTable {
     uint32_t slot = 0;
   };
   static constexpr uint64_t kDirectMask = (uint64_t{1} << 12) - 1;  // 4 Ki entries, 64 KiB
-  std::vector<Entry> direct_ = std::vector<Entry>(kDirectMask + 1);
+  ZeroedArray<Entry> direct_{kDirectMask + 1};  // zero pages: touched as ids come
   absl::flat_hash_map<uint64_t, uint32_t> overflow_;
   static constexpr uint32_t kScratch = 0;
   std::vector<format::TaskState> slab_ = std::vector<format::TaskState>(1);  // [0]: scratch
