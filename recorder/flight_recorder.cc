@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -30,9 +31,11 @@ size_t IndexEntriesFor(size_t ring_bytes) {
   return std::clamp<size_t>(ring_bytes >> 10, kMinIndexEntries, kMaxIndexEntries);
 }
 std::atomic<bool> g_recorder_running{false};
-// The running recorder, for the fork() child handler (which resets it). Written under the
-// recorder's dump_mu_ in Start/Stop; read by the child handler, single-threaded.
-std::atomic<FlightRecorder*> g_running_recorder{nullptr};
+// Every live recorder object, for the fork() child handler: a parent thread may hold any of
+// their locks at fork (a Start, Stop or WriteTo in progress), so the child resets them all.
+// Guarded by g_recorders_mu, held only to add or remove an entry (never across I/O).
+std::mutex g_recorders_mu;
+std::vector<FlightRecorder*>* g_recorders = new std::vector<FlightRecorder*>;
 // The recorder whose dump this thread is streaming (its Sink may call back into us).
 thread_local const FlightRecorder* t_dumping = nullptr;
 
@@ -50,16 +53,16 @@ absl::Status ReentryError(const char* what) {
 // the mapping is leaked; untouched copy-on-write pages cost nothing), and it reads as stopped.
 struct RecorderForkAccess {
   static void Child() {
-    FlightRecorder* r = g_running_recorder.load(std::memory_order_relaxed);
-    g_running_recorder.store(nullptr, std::memory_order_relaxed);
+    new (&g_recorders_mu) std::mutex();
     g_recorder_running.store(false, std::memory_order_relaxed);
     t_dumping = nullptr;
-    if (r == nullptr) return;
-    new (&r->dump_mu_) std::mutex();
-    new (&r->state_mu_) std::mutex();
-    (void)r->ring_.release();
-    r->pool_bytes_ = 0;
-    r->running_.store(false, std::memory_order_relaxed);
+    for (FlightRecorder* r : *g_recorders) {
+      new (&r->dump_mu_) std::mutex();
+      new (&r->state_mu_) std::mutex();
+      (void)r->ring_.release();
+      r->pool_bytes_ = 0;
+      r->running_.store(false, std::memory_order_relaxed);
+    }
   }
 };
 
@@ -232,10 +235,15 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
   uint64_t evicted_by_index_ = 0;
 };
 
-FlightRecorder::FlightRecorder(const FlightRecorderConfig& config) : config_(config) {}
+FlightRecorder::FlightRecorder(const FlightRecorderConfig& config) : config_(config) {
+  std::lock_guard<std::mutex> l(g_recorders_mu);
+  g_recorders->push_back(this);
+}
 
 FlightRecorder::~FlightRecorder() {
   if (Enabled()) (void)Stop();
+  std::lock_guard<std::mutex> l(g_recorders_mu);
+  g_recorders->erase(std::find(g_recorders->begin(), g_recorders->end(), this));
 }
 
 bool FlightRecorder::Enabled() const { return running_.load(std::memory_order_relaxed); }
@@ -291,7 +299,6 @@ absl::Status FlightRecorder::Start() {
     ring_ = std::move(ring);
   }
   running_.store(true, std::memory_order_relaxed);
-  g_running_recorder.store(this, std::memory_order_relaxed);
   return absl::OkStatus();
 }
 
@@ -301,7 +308,6 @@ absl::Status FlightRecorder::Stop() {
   std::lock_guard<std::mutex> l(dump_mu_);  // a dump in progress finishes first
   if (ring_ == nullptr) return absl::FailedPreconditionError("flight recorder is not running");
   absl::Status s = tracer_internal::RemoveConsumer(ring_.get());
-  g_running_recorder.store(nullptr, std::memory_order_relaxed);
   running_.store(false, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> st(state_mu_);
