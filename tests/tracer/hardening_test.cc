@@ -23,6 +23,7 @@
 #include "tests/tracer/child_process.h"
 #include "tests/tracer/test_util.h"
 #include "tracer/hooks.h"
+#include "tracer/internal/thread_state.h"
 #include "tracer/tracer.h"
 
 namespace tracer {
@@ -605,6 +606,94 @@ TEST(ThreadExitTest, SignalsLandingOnExitingThreadsLoseNothingUncounted) {
   EXPECT_EQ(seen + static_cast<int64_t>(rb->lost), thread_emitted.load() + g_timer_emitted.load())
       << "received + lost == emitted";
   for (const auto& [tid, n] : starts) EXPECT_LE(n, 1) << "thread " << tid;
+}
+
+
+// ---- Ready for CPU samples: a handler that records in a SignalScope, on any thread. ----
+
+std::atomic<int64_t> g_scoped_emitted{0};
+std::atomic<int64_t> g_quiet_emitted{0};  // by handlers on threads that never traced
+thread_local bool t_quiet = false;
+void ScopedHandler(int) {
+  tracer_internal::SignalScope scope;
+  hooks::Counter(SignalName(), 1);
+  g_scoped_emitted.fetch_add(1, std::memory_order_relaxed);
+  if (t_quiet) g_quiet_emitted.fetch_add(1, std::memory_order_relaxed);
+}
+
+TEST(SignalScopeTest, AHandlerNeverRegistersAThreadAndCountsWhatItCannotWrite) {
+  struct sigaction sa = {}, old;
+  sa.sa_handler = ScopedHandler;
+  sa.sa_flags = SA_RESTART;
+  ASSERT_EQ(sigaction(SIGURG, &sa, &old), 0);
+  g_scoped_emitted = 0;
+  g_quiet_emitted = 0;
+  StringSink sink;
+  TraceOptions o;
+  o.generation_period = absl::Milliseconds(5);
+  ASSERT_TRUE(StartTrace(sink, o).ok());
+  const uint64_t registered_before = GetTracerStats().threads_registered;
+  std::atomic<bool> stop{false};
+  // Threads that never record themselves, and one that does (its buffer takes the handler's
+  // events while it is current).
+  std::vector<std::thread> quiet;
+  std::vector<uint64_t> quiet_tids(3);
+  std::atomic<int> ready{0};
+  for (int t = 0; t < 3; ++t) {
+    quiet.emplace_back([&, t] {
+      quiet_tids[t] = static_cast<uint64_t>(gettid());
+      t_quiet = true;
+      ++ready;
+      while (!stop) {
+      }
+    });
+  }
+  uint64_t busy_tid = 0;
+  std::thread busy([&] {
+    busy_tid = static_cast<uint64_t>(gettid());
+    ++ready;
+    while (!stop) {
+      hooks::Counter(LoopName(), 0);
+      for (int k = 0; k < 200; ++k) asm volatile("pause");
+    }
+  });
+  while (ready < 4) {
+  }
+  for (int round = 0; round < 300; ++round) {
+    for (auto& t : quiet) pthread_kill(t.native_handle(), SIGURG);
+    pthread_kill(busy.native_handle(), SIGURG);
+    absl::SleepFor(absl::Microseconds(200));
+  }
+  stop = true;
+  for (auto& t : quiet) t.join();
+  busy.join();
+  const uint64_t registered_after = GetTracerStats().threads_registered;
+  ASSERT_TRUE(StopTrace().ok());
+  sigaction(SIGURG, &old, nullptr);
+  EXPECT_EQ(registered_after - registered_before, 1u) << "only the busy thread registered";
+
+  auto rb = ReadTrace(sink.Release());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  int64_t seen_quiet = 0, seen_busy = 0;
+  for (const auto& [e, g] : rb->events) {
+    if (e.type != EventType::kCounter) continue;
+    if (rb->generations[g]->String(e.args[0]) != "in-handler") continue;
+    (e.thread == busy_tid ? seen_busy : seen_quiet) += 1;
+  }
+  uint64_t lost_quiet = 0, lost = 0;
+  for (const auto& g : rb->generations) {
+    for (const auto& l : g->losses) {
+      lost += l.count;
+      for (uint64_t tid : quiet_tids) lost_quiet += l.thread == tid ? l.count : 0;
+    }
+  }
+  EXPECT_EQ(seen_quiet, 0) << "a thread that never traced has no buffer to write into";
+  ASSERT_GT(g_quiet_emitted.load(), 0) << "handlers ran on the quiet threads";
+  EXPECT_EQ(static_cast<int64_t>(lost_quiet), g_quiet_emitted.load())
+      << "each of their handler events is counted against them";
+  EXPECT_GT(seen_busy, 0) << "a registered thread's handler writes into its current buffer";
+  EXPECT_EQ(seen_quiet + seen_busy + static_cast<int64_t>(lost), g_scoped_emitted.load())
+      << "received + lost == emitted";
 }
 
 }  // namespace

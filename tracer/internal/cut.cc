@@ -7,6 +7,7 @@
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <string>
 #include <utility>
@@ -97,12 +98,8 @@ void TakeThreadBuffers(uint32_t old_gen, uint32_t new_gen, CutBatches& out) {
   std::vector<format::ThreadInfo>& threads = out.threads;
   std::vector<format::LossRecord>& losses = out.losses;
   const int64_t deadline = static_cast<int64_t>(MonotonicNs()) + kSectionWaitNs;
-  bool locked = g_registry_mu.TryLock();
-  while (!locked && static_cast<int64_t>(MonotonicNs()) < deadline) {
-    sched_yield();
-    locked = g_registry_mu.TryLock();
-  }
-  if (locked) {
+  if (g_registry_mu.TryLockUntil(std::chrono::steady_clock::now() +
+                                 std::chrono::nanoseconds(kSectionWaitNs))) {
     for (ThreadState* ts = g_threads; ts != nullptr; ts = ts->next) {
       const bool waited = WaitEven(*ts, deadline);
       // Acquire: pairs with EmitSlow's release store of `current` (the header it wrote).

@@ -2,6 +2,9 @@
 
 #include "tracer/internal/slow_path.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstring>
 
@@ -105,6 +108,19 @@ void DropAfterExit(ThreadState& ts) {
   g_events_lost.fetch_add(1, std::memory_order_relaxed);
 }
 
+// An event a signal handler (SignalScope) cannot write without the slow path's work: counted
+// against the thread (its pending losses if it is registered, else the late-loss table under
+// its tid), with async-signal-safe calls only (a TSC read, relaxed atomics, gettid).
+void DropInSignal(ThreadState& ts) {
+  const uint64_t now = ReadTicks();
+  if (ts.registered) {
+    RecordLoss(ts, now);
+    return;
+  }
+  RecordLateLoss(static_cast<uint64_t>(syscall(SYS_gettid)), 1, now, now);
+  g_events_lost.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
@@ -112,6 +128,10 @@ void EmitSlow(ThreadState& ts, EventType type, const uint64_t* args, int nargs,
   // We are inside the write section (seq odd).
   if (ABSL_PREDICT_FALSE(ts.exited)) {
     DropAfterExit(ts);
+    return;
+  }
+  if (ABSL_PREDICT_FALSE(ts.in_signal != 0)) {
+    DropInSignal(ts);
     return;
   }
   if (!ts.registered) {

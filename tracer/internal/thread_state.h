@@ -99,7 +99,10 @@ struct ThreadState {
   uint64_t tid = 0;                      // 0 until registered
   bool registered = false;
   bool need_thread_start = false;        // ThreadStart not yet written
-  bool in_slow_path = false;             // re-entrancy guard (e.g. a signal inside a write)
+  // Non-zero inside a signal handler that records (SignalScope: a CPU sample, a crash or dump
+  // trigger): the slow path then neither registers the thread, nor takes or hands over a
+  // buffer (each may lock or allocate); what the fast path cannot write is dropped and counted.
+  uint32_t in_signal = 0;
   // Set by the thread-exit destructor before it hands the last buffer over: an event after it
   // (a signal handler, a later pthread key destructor) is dropped and counted, and never
   // registers the thread again. `unlinked`: the registry no longer lists the thread, so such
@@ -138,6 +141,19 @@ struct ThreadState {
   ThreadState* prev = nullptr;
 };
 
+// Marks the calling thread, for its scope, as running a signal handler that records events
+// (a CPU-time sample, a trigger). Such a handler may run on any thread, one that never traced
+// or the collector's own included: events that fit the thread's current buffer are written
+// as usual; the rest (no buffer yet, buffer full, a new generation, thread not registered) are
+// dropped and counted, never registered, locked or allocated for. Async-signal-safe.
+class SignalScope {
+ public:
+  SignalScope();
+  ~SignalScope();
+  SignalScope(const SignalScope&) = delete;
+  SignalScope& operator=(const SignalScope&) = delete;
+};
+
 // The entry points of the hot path (hooks, regions, logs): always inline. GCC's inliner
 // otherwise keeps the larger ones (a block or unblock, a log) out of line as weak functions,
 // so that even the disabled check costs a call; tests/tracer/inline_check verifies it.
@@ -148,6 +164,15 @@ extern std::atomic<uint32_t> g_gen;
 // must then be linked at start-up, not dlopen()ed late, which is how tracers are used).
 #define TRACER_TLS_MODEL __attribute__((tls_model("initial-exec")))
 extern constinit thread_local ThreadState t_state TRACER_TLS_MODEL;
+
+inline SignalScope::SignalScope() {
+  ++t_state.in_signal;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // before the handler's events
+}
+inline SignalScope::~SignalScope() {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  --t_state.in_signal;
+}
 
 // Out of line: registration, buffer hand-over, drops. Writes the event (or drops it).
 ABSL_ATTRIBUTE_NOINLINE void EmitSlow(ThreadState& ts, format::EventType type,
