@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "format/trace_writer.h"
+#include "tracer/internal/abandoned.h"
 #include "tracer/internal/collector.h"
 #include "tracer/tracer.h"
 
@@ -59,7 +60,7 @@ struct RecorderForkAccess {
     for (FlightRecorder* r : *g_recorders) {
       new (&r->dump_mu_) std::mutex();
       new (&r->state_mu_) std::mutex();
-      (void)r->ring_.release();
+      tracer_internal::KeepReachable(r->ring_.release());
       r->pool_bytes_ = 0;
       r->running_.store(false, std::memory_order_relaxed);
     }

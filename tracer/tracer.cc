@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "format/trace_writer.h"
+#include "tracer/internal/abandoned.h"
 #include "tracer/internal/collector.h"
 #include "tracer/internal/runtime.h"
 
@@ -91,7 +92,7 @@ void StopAtExit() {
 // is taken around fork(): a StopTrace in progress holds g_capture_mu across its sink's I/O,
 // and fork() must not wait for that. The child makes the lock afresh.
 void CaptureForkChild() {
-  (void)g_capture.release();  // owned by the parent's capture; leaked in the child
+  tracer_internal::KeepReachable(g_capture.release());  // the parent's capture: abandoned
   g_capturing.store(false, std::memory_order_relaxed);
   new (&g_capture_mu) std::mutex();
 }

@@ -2,6 +2,7 @@
 
 #include "tracer/internal/buffer_pool.h"
 
+#include "tracer/internal/abandoned.h"
 #include <x86intrin.h>
 
 #include <algorithm>
@@ -157,11 +158,15 @@ size_t ReleasePools() {
       DeletePool(p);
     } else {
       leaked += p->bytes;  // a thread still holds one of its buffers: never free under it
+      KeepReachable(p);
     }
   }
   if (g_retired != nullptr) {
     SettleRetiredPools();
-    for (Pool* r : *g_retired) leaked += r->bytes;
+    for (Pool* r : *g_retired) {
+      leaked += r->bytes;
+      KeepReachable(r);
+    }
     g_retired->clear();  // leaked: their buffers may still be written
   }
   return leaked;
@@ -180,9 +185,12 @@ PoolFigures PoolStats() {
 }
 
 void ForgetPoolsAfterFork() {
+  KeepReachable(g_pool.load(std::memory_order_relaxed));
   g_pool.store(nullptr, std::memory_order_relaxed);
   g_pool_readers.store(0, std::memory_order_relaxed);
-  g_retired = nullptr;  // leaked, with the pools it lists
+  KeepReachable(g_retired);  // the parent's, with the pools it lists
+  g_retired = nullptr;
+  KeepReachable(g_flush);
   if (g_flush != nullptr) g_flush = new BufferQueue(1024);
 }
 

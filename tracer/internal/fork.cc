@@ -11,6 +11,7 @@
 #include <new>
 #include <vector>
 
+#include "tracer/internal/abandoned.h"
 #include "tracer/internal/buffer_pool.h"
 #include "tracer/internal/collector_impl.h"
 #include "tracer/internal/runtime.h"
@@ -43,10 +44,12 @@ struct ForkHandlers {
     Collector* old = CollectorSlot();
     auto* fresh = new Collector;
     fresh->config_ = old->config_;  // the user's configuration survives; nothing else does
-    CollectorSlot() = fresh;         // the old one is leaked: a parent thread may hold its locks
+    CollectorSlot() = fresh;         // the old one is abandoned: a parent thread may hold its locks
+    KeepReachable(old);
     new (&g_registry_mu) Mutex();
     g_threads = nullptr;
-    g_exited = new std::vector<ExitedThread>;  // the old one may be mid-update: leaked
+    KeepReachable(g_exited);
+    g_exited = new std::vector<ExitedThread>;  // the old one may be mid-update: abandoned
     ForgetPoolsAfterFork();
     ThreadState& ts = t_state;
     ts.current.store(nullptr, std::memory_order_relaxed);
@@ -56,7 +59,8 @@ struct ForkHandlers {
     ts.registered = false;
     ts.exited = false;
     ts.unlinked = false;
-    ts.producer_token = nullptr;  // leaked: belongs to the parent's queue
+    KeepReachable(ts.producer_token);
+    ts.producer_token = nullptr;  // abandoned: belongs to the parent's queue
     ts.next = ts.prev = nullptr;
     for (int i = 0; i < g_num_outer_hooks.load(std::memory_order_acquire); ++i) {
       if (g_outer_fork_hooks[i].child != nullptr) g_outer_fork_hooks[i].child();
