@@ -27,6 +27,16 @@
 // is handed over exactly once, and an idle thread's buffer is taken without waiting for it to
 // write again.
 //
+// Sections that cannot end (tracer/internal/cut.h). Step 3 never waits for its own thread's
+// open section (a cut from a signal handler that interrupted a write), nor for a thread whose
+// section is open while it waits for the collector (`in_api`: its handler called StopTrace,
+// WriteTo, ...), and gives up on any section after kSectionWaitNs. Such a thread keeps its
+// buffer: the events before `pos` are counted lost now (Buffer::counted), the rest when the
+// buffer reaches the collector late; the pool it came from is never freed under it.
+// Signal handlers: one that emits while its thread is inside a section is dropped and counted
+// (DropNested); one that records in a SignalScope never enters the slow path's work. After the
+// thread-exit destructor (`exited`), events are dropped and counted, never registered again.
+//
 // Memory ordering. Fast path: relaxed load of g_gen (the disabled check); relaxed store of an
 // odd seq; a compiler-only fence (the membarrier of step 2 supplies the hardware barrier);
 // relaxed load of g_gen; plain writes into the buffer; relaxed store of pos; release
