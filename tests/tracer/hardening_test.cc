@@ -453,6 +453,9 @@ TEST(SignalDropTest, EventsEmittedInsideAHandlerAreReceivedOrCounted) {
   TraceOptions o;
   o.generation_period = absl::Milliseconds(20);
   ASSERT_TRUE(StartTrace(sink, o).ok());
+  // Registered before the first signal: a handler on a thread that never traced would
+  // register it from the handler, which allocates (SignalScope is for that case).
+  hooks::Counter(LoopName(), -1);
   const pthread_t self = pthread_self();
   std::atomic<bool> stop{false};
   std::thread signaller([&] {
@@ -463,7 +466,7 @@ TEST(SignalDropTest, EventsEmittedInsideAHandlerAreReceivedOrCounted) {
   });
   // Bursts of events with pauses between them: the collector keeps up on a loaded machine
   // (no pool losses), and signals still land inside write sections often.
-  int64_t loop_emitted = 0;
+  int64_t loop_emitted = 1;  // the registering one
   const absl::Time end = absl::Now() + absl::Milliseconds(300);
   while (absl::Now() < end) {
     for (int k = 0; k < 100; ++k) hooks::Counter(LoopName(), loop_emitted++);

@@ -62,23 +62,39 @@ bool Register(ThreadState& ts) {
 }
 
 bool TakeUnreportedLosses(ThreadState& ts, format::LossRecord& out) {
-  const uint64_t total = ts.lost_total.load(std::memory_order_relaxed);
-  const uint64_t nested = ts.nested_drops.load(std::memory_order_relaxed);
+  // The owner may drop an event (RecordLoss, DropNested) while these are read: read the
+  // counts, the ticks, then the counts again, so the ticks belong to the counts reported
+  // (a few tries; a thread dropping flat out gets the last try's values, clamped below).
+  uint64_t total = 0, nested = 0, first = ~uint64_t{0}, last = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    total = ts.lost_total.load(std::memory_order_acquire);
+    nested = ts.nested_drops.load(std::memory_order_acquire);
+    first = ~uint64_t{0};
+    last = 0;
+    if (total != ts.lost_reported) {
+      first = ts.lost_first_tick.load(std::memory_order_relaxed);
+      last = ts.lost_last_tick.load(std::memory_order_relaxed);
+    }
+    if (nested != ts.nested_reported) {
+      first = std::min(first, ts.nested_first_tick.load(std::memory_order_relaxed));
+      last = std::max(last, ts.nested_last_tick.load(std::memory_order_relaxed));
+    }
+    if (ts.lost_total.load(std::memory_order_acquire) == total &&
+        ts.nested_drops.load(std::memory_order_acquire) == nested) {
+      break;
+    }
+  }
   const uint64_t n = (total - ts.lost_reported) + (nested - ts.nested_reported);
   if (n == 0) return false;
-  uint64_t first = ~uint64_t{0}, last = 0;
-  if (total != ts.lost_reported) {
-    first = ts.lost_first_tick.load(std::memory_order_relaxed);
-    last = ts.lost_last_tick.load(std::memory_order_relaxed);
-  }
-  if (nested != ts.nested_reported) {
-    first = std::min(first, ts.nested_first_tick.load(std::memory_order_relaxed));
-    last = std::max(last, ts.nested_last_tick.load(std::memory_order_relaxed));
-  }
   if (last < first) std::swap(first, last);
+  // A drop counted in the last report but stamped after it was read leaves this run's first
+  // tick behind the last record's end: never overlap it.
+  first = std::max(first, ts.lost_reported_end);
+  last = std::max(last, first);
   out = {ts.tid, n, first, last};
   ts.lost_reported = total;
   ts.nested_reported = nested;
+  ts.lost_reported_end = last;
   // Release: pair with RecordLoss's and DropNested's acquire loads (a run begun after this
   // report starts a new span).
   ts.lost_ack.store(total, std::memory_order_release);

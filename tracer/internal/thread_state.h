@@ -146,6 +146,10 @@ struct ThreadState {
   std::atomic<uint64_t> nested_last_tick{0};
   std::atomic<uint64_t> nested_ack{0};
   uint64_t nested_reported = 0;          // collector only, under the registry mutex
+  // End tick of the last loss record reported for this thread (collector only, under the
+  // registry mutex): the next record starts no earlier, so records never overlap even when a
+  // drop lands while the collector reads the counters.
+  uint64_t lost_reported_end = 0;
   void* producer_token = nullptr;        // moodycamel::ProducerToken*, made at registration
   ThreadState* next = nullptr;           // registry list, guarded by the registry mutex
   ThreadState* prev = nullptr;
