@@ -23,6 +23,7 @@ namespace tracer {
 namespace {
 
 using format::EventType;
+using testing::GatedSink;
 using testing::ReadTrace;
 
 int64_t NowMonoNs() {
@@ -280,33 +281,6 @@ TEST(FlightRecorderTest, CaptureAndRecorderCyclingAtOnceNeverCollide) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_FALSE(IsTracing());
 }
-
-// Blocks in its first Write until released, so a test can act while a dump is in progress.
-// Written to from one thread at a time (the dumping one); flushed() may be read from any.
-class GatedSink : public Sink {
- public:
-  absl::Status Write(absl::string_view d) override {
-    if (!entered_.HasBeenNotified()) {
-      entered_.Notify();
-      release_.WaitForNotification();
-    }
-    data_.append(d.data(), d.size());
-    return absl::OkStatus();
-  }
-  absl::Status Flush() override {  // the dump's last call
-    flushed_.store(true, std::memory_order_release);
-    return absl::OkStatus();
-  }
-  void WaitUntilEntered() { entered_.WaitForNotification(); }
-  void Release() { release_.Notify(); }
-  bool flushed() const { return flushed_.load(std::memory_order_acquire); }
-  const std::string& data() const { return data_; }  // once the dump is over
-
- private:
-  absl::Notification entered_, release_;
-  std::atomic<bool> flushed_{false};
-  std::string data_;
-};
 
 // Whether thread `tid` of this process is asleep in the kernel (and, where /proc shows the
 // syscall, in a futex wait: a contended lock). True when /proc cannot tell.

@@ -31,6 +31,7 @@ namespace {
 
 using format::EventType;
 using testing::ChildResult;
+using testing::GatedSink;
 using testing::ReadTrace;
 using testing::RunInChild;
 using testing::WaitChild;
@@ -259,21 +260,6 @@ TEST(ForkTest, ForkWhileARecorderStopsLeavesChildrenThatTrace) {
   load.join();
 }
 
-// A Sink that blocks in its first Write until released.
-class BlockingSink : public Sink {
- public:
-  absl::Status Write(absl::string_view d) override {
-    if (!entered_.HasBeenNotified()) {
-      entered_.Notify();
-      release_.WaitForNotification();
-    }
-    data_.append(d.data(), d.size());
-    return absl::OkStatus();
-  }
-  absl::Notification entered_, release_;
-  std::string data_;
-};
-
 // Runs `f` on another thread; true if it returned within `timeout`.
 template <typename F>
 bool ReturnsWithin(F f, absl::Duration timeout) {
@@ -306,21 +292,21 @@ TEST(ForkTest, ForkWhileADumpWritesToASlowSinkDoesNotWaitForIt) {
   ASSERT_TRUE(fr.Start().ok());
   static const Name kC("c");
   for (int i = 0; i < 1000; ++i) hooks::Counter(kC, i);
-  BlockingSink sink;
+  GatedSink sink;
   absl::StatusOr<uint64_t> n;
   std::thread dumper([&] { n = fr.WriteTo(sink); });
-  sink.entered_.WaitForNotification();
+  sink.WaitUntilEntered();
   // The dump is stuck in the sink: none of these may wait for it.
   EXPECT_TRUE(ReturnsWithin([] { (void)GetTracerStats(); }, absl::Seconds(5)));
   EXPECT_TRUE(ReturnsWithin([&] { (void)fr.Stats(); }, absl::Seconds(5)));
   EXPECT_TRUE(ReturnsWithin([&] { (void)fr.Enabled(); }, absl::Seconds(5)));
   std::atomic<bool> forked{false};
   EXPECT_TRUE(ReturnsWithin([&] { forked = ForkReturns(); }, absl::Seconds(5)));
-  sink.release_.Notify();
+  sink.Release();
   dumper.join();
   EXPECT_TRUE(forked.load());
   ASSERT_TRUE(n.ok()) << n.status();
-  EXPECT_TRUE(ReadTrace(sink.data_).ok());
+  EXPECT_TRUE(ReadTrace(sink.data()).ok());
   ASSERT_TRUE(fr.Stop().ok());
 }
 
@@ -330,21 +316,21 @@ TEST(SinkCallbackTest, ASlowCaptureSinkStallsNeitherStatsNorFork) {
 #ifdef TRACER_TSAN
   GTEST_SKIP() << "fork() from a threaded TSan process";
 #endif
-  BlockingSink sink;
+  GatedSink sink;
   TraceOptions o;
   o.generation_period = absl::Milliseconds(2);
   ASSERT_TRUE(StartTrace(sink, o).ok());
   static const Name kC("c");
   hooks::Counter(kC, 1);
-  sink.entered_.WaitForNotification();  // the collector is inside the sink
+  sink.WaitUntilEntered();  // the collector is inside the sink
   EXPECT_TRUE(ReturnsWithin([] { (void)GetTracerStats(); }, absl::Seconds(5)));
   EXPECT_TRUE(ReturnsWithin([] { (void)IsTracing(); }, absl::Seconds(5)));
   std::atomic<bool> forked{false};
   EXPECT_TRUE(ReturnsWithin([&] { forked = ForkReturns(); }, absl::Seconds(5)));
-  sink.release_.Notify();
+  sink.Release();
   ASSERT_TRUE(StopTrace().ok());
   EXPECT_TRUE(forked.load());
-  EXPECT_TRUE(ReadTrace(sink.data_).ok());
+  EXPECT_TRUE(ReadTrace(sink.data()).ok());
 }
 
 // A sink that, as a metrics or HTTP sink would, asks the tracer for its state and records.

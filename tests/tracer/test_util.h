@@ -3,13 +3,16 @@
 #ifndef TRACER_TESTS_TRACER_TEST_UTIL_H_
 #define TRACER_TESTS_TRACER_TEST_UTIL_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "format/trace_reader.h"
 #include "gtest/gtest.h"
+#include "tracer/sink.h"
 
 namespace tracer::testing {
 
@@ -37,6 +40,33 @@ inline absl::StatusOr<ReadBack> ReadTrace(std::string bytes) {
   }
   return out;
 }
+
+// Blocks in its first Write until released, so a test can act while a dump is in progress.
+// Written to from one thread at a time (the dumping one); flushed() may be read from any.
+class GatedSink : public Sink {
+ public:
+  absl::Status Write(absl::string_view d) override {
+    if (!entered_.HasBeenNotified()) {
+      entered_.Notify();
+      release_.WaitForNotification();
+    }
+    data_.append(d.data(), d.size());
+    return absl::OkStatus();
+  }
+  absl::Status Flush() override {  // the dump's last call
+    flushed_.store(true, std::memory_order_release);
+    return absl::OkStatus();
+  }
+  void WaitUntilEntered() { entered_.WaitForNotification(); }
+  void Release() { release_.Notify(); }
+  bool flushed() const { return flushed_.load(std::memory_order_acquire); }
+  const std::string& data() const { return data_; }  // once the dump is over
+
+ private:
+  absl::Notification entered_, release_;
+  std::atomic<bool> flushed_{false};
+  std::string data_;
+};
 
 }  // namespace tracer::testing
 
