@@ -232,6 +232,14 @@ TEST(ForkTest, ForkWhileARecorderStopsLeavesChildrenThatTrace) {
 #ifdef TRACER_TSAN
   GTEST_SKIP() << "TSan does not support starting threads in a child of a threaded process";
 #endif
+#ifdef __SANITIZE_ADDRESS__
+  // gcc 12's ASan allocator is not fork-safe: a size-class lock that a parent thread held at
+  // fork() (here the stopping recorder's collector, sealing) stays locked in the child, whose
+  // next allocation of that size waits forever (seen in CI: the child's StopTrace blocked in
+  // asan_memalign -> SizeClassAllocator64::GetFromAllocator). glibc's malloc resets its locks
+  // in the child, so the release build runs this test; LLVM's later ASan locks around fork.
+  GTEST_SKIP() << "gcc 12's ASan allocator keeps a parent thread's lock held in a forked child";
+#endif
   std::atomic<bool> stop{false};
   std::thread load([&] { TraceFlatOut(&stop); });
   for (int i = 0; i < 20; ++i) {
