@@ -42,6 +42,8 @@ enum class SectionKind : uint8_t {
   kMappings = 8,
   kBatch = 9,
   kUserTasks = 10,
+  kLiveTasks = 11,   // 2.0: the live-task listing that ends a dump
+  kCrashBatch = 12,  // 2.0: a batch a crash handler copied from a live buffer, checked alone
 };
 
 // Reader limits: anything larger is reported as corrupt rather than allocated.

@@ -66,6 +66,32 @@ struct TaskState {
   bool operator==(const TaskState&) const = default;
 };
 
+// A runtime task alive when a dump was written (section 11, the live-task listing: what a
+// task dump shows). Written at the end of a dump, in a generation of its own.
+struct LiveTask {
+  uint64_t id = 0;
+  uint64_t parent = 0;
+  uint64_t name = 0;  // string id
+  TaskStatus status = TaskStatus::kRunnable;
+  uint64_t thread = 0;  // the thread running it (running or in a syscall), else 0
+  uint64_t labels = 0;  // label-set id
+  BlockReason reason = BlockReason::kUnknown;  // when blocked
+  uint64_t object = 0;      // what it blocked on (the block's object), 0 if none or unknown
+  uint64_t since_tick = 0;  // when it entered `status` (0: before anything the process traced)
+  uint64_t stack = 0;       // stack id: where it blocked (blocked), else where it was created
+  bool operator==(const LiveTask&) const = default;
+};
+
+// A crash batch (section 12) the reader dropped alone: torn by a thread caught mid-write,
+// or damaged. The rest of its generation reads.
+struct DroppedBatch {
+  uint64_t file_offset = 0;     // of the section
+  uint64_t payload_offset = 0;  // of the section within the payload
+  uint64_t thread = 0;          // 0 if its header could not be read
+  std::string reason;
+  bool operator==(const DroppedBatch&) const = default;
+};
+
 // A user task (trace.NewTask) alive when the generation starts.
 struct UserTaskInfo {
   uint64_t id = 0;
@@ -106,6 +132,7 @@ struct Batch {
   uint64_t num_events = 0;
   absl::string_view events;        // encoded events
   uint64_t payload_offset = 0;     // of `events` within the payload, for error messages
+  bool crash = false;              // from a crash-batch section (checked alone)
 };
 
 // A decoded event. Arguments are in the order of its EventSpec; kSint arguments hold the
@@ -134,7 +161,13 @@ class Generation {
   ClockSnapshot clock;
   std::vector<Stack> stacks;
   std::vector<ThreadInfo> threads;
+  // 2.x: the tasks that appear in the generation (and those running at its start), each as
+  // it was at the start; 1.x: every task alive at its start. See tasks_complete.
   std::vector<TaskState> tasks;
+  bool tasks_complete = false;  // true for a 1.x file: `tasks` lists every live task
+  bool crash = false;           // written by a crash handler (generation flag kGenFlagCrash)
+  std::vector<LiveTask> live_tasks;        // section 11: the listing at the end of a dump
+  std::vector<DroppedBatch> dropped_batches;  // crash batches dropped alone
   std::vector<UserTaskInfo> user_tasks;
   std::vector<LabelSet> label_sets;
   std::vector<LossRecord> losses;

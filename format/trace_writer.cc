@@ -102,6 +102,21 @@ void GenerationBuilder::AddTask(const TaskState& t) {
   b.push_back(static_cast<char>(t.reason));
 }
 
+void GenerationBuilder::AddLiveTask(const LiveTask& t) {
+  ++live_tasks_.count;
+  std::string& b = live_tasks_.body;
+  AppendVarint(&b, t.id);
+  AppendVarint(&b, t.parent);
+  AppendVarint(&b, t.name);
+  b.push_back(static_cast<char>(t.status));
+  AppendVarint(&b, t.thread);
+  AppendVarint(&b, t.labels);
+  b.push_back(static_cast<char>(t.reason));
+  AppendVarint(&b, t.object);
+  AppendVarint(&b, t.since_tick);
+  AppendVarint(&b, t.stack);
+}
+
 void GenerationBuilder::AddUserTask(const UserTaskInfo& t) {
   ++user_tasks_.count;
   AppendVarint(&user_tasks_.body, t.id);
@@ -184,7 +199,7 @@ size_t GenerationBuilder::raw_payload_bytes() const {
                      VarintLength(static_cast<uint64_t>(clock_.mono_ns)) +
                      VarintLength(static_cast<uint64_t>(clock_.real_ns)));
   for (const Table* t : {&strings_, &stacks_, &threads_, &tasks_, &user_tasks_, &label_sets_,
-                         &losses_, &mappings_}) {
+                         &losses_, &mappings_, &live_tasks_}) {
     if (t->count != 0) n += section(VarintLength(t->count) + t->body.size());
   }
   return n + batches_.size() + borrowed_bytes_;
@@ -219,6 +234,7 @@ absl::StatusOr<size_t> GenerationBuilder::TryAppendTo(std::string* out, bool com
   AppendSection(out, static_cast<uint8_t>(SectionKind::kLabelSets), label_sets_);
   AppendSection(out, static_cast<uint8_t>(SectionKind::kLosses), losses_);
   AppendSection(out, static_cast<uint8_t>(SectionKind::kMappings), mappings_);
+  AppendSection(out, static_cast<uint8_t>(SectionKind::kLiveTasks), live_tasks_);
   size_t from = 0;
   for (const Borrowed& b : borrowed_) {
     out->append(batches_, from, b.at - from);

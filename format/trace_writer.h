@@ -60,7 +60,7 @@ class GenerationBuilder {
     clock_ = {};
     begin_ns_ = end_ns_ = 0;
     for (Table* t : {&strings_, &stacks_, &threads_, &tasks_, &user_tasks_, &label_sets_,
-                     &losses_, &mappings_}) {
+                     &losses_, &mappings_, &live_tasks_}) {
       t->count = 0;
       t->body.clear();
     }
@@ -82,6 +82,8 @@ class GenerationBuilder {
   void AddThread(const ThreadInfo& t);
   void AddTask(const TaskState& t);
   void AddUserTask(const UserTaskInfo& t);
+  // An entry of the live-task listing (section 11): written in the generation that ends a dump.
+  void AddLiveTask(const LiveTask& t);
   void AddLabelSet(uint64_t id, absl::Span<const std::pair<uint64_t, uint64_t>> labels);
   void AddLoss(const LossRecord& l);
   void AddMapping(const Mapping& m);
@@ -133,7 +135,8 @@ class GenerationBuilder {
   ClockSnapshot clock_;
   int64_t begin_ns_ = 0;
   int64_t end_ns_ = 0;
-  Table strings_, stacks_, threads_, tasks_, user_tasks_, label_sets_, losses_, mappings_;
+  Table strings_, stacks_, threads_, tasks_, user_tasks_, label_sets_, losses_, mappings_,
+      live_tasks_;
   std::string batches_;  // already-framed batch sections
   // Borrowed batch bodies: each goes after batches_[0, at) and before the rest.
   struct Borrowed {
