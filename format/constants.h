@@ -13,7 +13,7 @@ inline constexpr char kFileMagic[8] = {'\x89', 'T', 'R', 'C', '\r', '\n', '\x1a'
 inline constexpr size_t kFileHeaderSize = 16;
 // Major: a reader refuses files with a larger major version. Minor: additions a reader of the
 // same major can skip (new section kinds, new generation-header flags in the ignorable range).
-inline constexpr uint16_t kVersionMajor = 1;
+inline constexpr uint16_t kVersionMajor = 2;
 inline constexpr uint16_t kVersionMinor = 0;
 // File-header flags. None is defined in 1.0. The high half is for advisory flags a later minor
 // version may define: a reader ignores them. A bit of the low half would change how the file

@@ -166,7 +166,10 @@ class Generation {
   std::vector<TaskState> tasks;
   bool tasks_complete = false;  // true for a 1.x file: `tasks` lists every live task
   bool crash = false;           // written by a crash handler (generation flag kGenFlagCrash)
-  std::vector<LiveTask> live_tasks;        // section 11: the listing at the end of a dump
+  // The live-task listing (section 11) that ends a dump or a capture: `listing` is true when
+  // the generation holds the section (even with no task in it).
+  bool listing = false;
+  std::vector<LiveTask> live_tasks;
   std::vector<DroppedBatch> dropped_batches;  // crash batches dropped alone
   std::vector<UserTaskInfo> user_tasks;
   std::vector<LabelSet> label_sets;

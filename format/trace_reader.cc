@@ -75,8 +75,8 @@ absl::Status TraceReader::ReadHeader() {
   minor_ = LoadLE16(h + 10);
   if (major_ > kVersionMajor || major_ == 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "trace format version %d.%d is not supported: this reader reads %d.x (a newer tracetool "
-        "is needed)",
+        "trace format version %d.%d is not supported: this reader reads 1.x to %d.x (a newer "
+        "tracetool is needed)",
         major_, minor_, kVersionMajor));
   }
   flags_ = LoadLE32(h + 12);
@@ -204,6 +204,8 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
   }
   format_internal::GenerationParser parser(gen.get(), gen_offset + header_size, num_batches);
   if (absl::Status s = parser.Parse(); !s.ok()) return fail(s);
+  // 1.x listed every live task in every generation; 2.x states the tasks that appear.
+  gen->tasks_complete = major_ == 1;
   if (validate_events_) {
     if (absl::Status s = ValidateGeneration(*gen); !s.ok()) return fail(s);
   }

@@ -202,6 +202,7 @@ size_t GenerationBuilder::raw_payload_bytes() const {
                          &losses_, &mappings_, &live_tasks_}) {
     if (t->count != 0) n += section(VarintLength(t->count) + t->body.size());
   }
+  if (listing_ && live_tasks_.count == 0) n += section(1);
   return n + batches_.size() + borrowed_bytes_;
 }
 
@@ -234,7 +235,13 @@ absl::StatusOr<size_t> GenerationBuilder::TryAppendTo(std::string* out, bool com
   AppendSection(out, static_cast<uint8_t>(SectionKind::kLabelSets), label_sets_);
   AppendSection(out, static_cast<uint8_t>(SectionKind::kLosses), losses_);
   AppendSection(out, static_cast<uint8_t>(SectionKind::kMappings), mappings_);
-  AppendSection(out, static_cast<uint8_t>(SectionKind::kLiveTasks), live_tasks_);
+  if (listing_ && live_tasks_.count == 0) {
+    out->push_back(static_cast<char>(SectionKind::kLiveTasks));
+    out->push_back(1);  // body length
+    out->push_back(0);  // no entries
+  } else {
+    AppendSection(out, static_cast<uint8_t>(SectionKind::kLiveTasks), live_tasks_);
+  }
   size_t from = 0;
   for (const Borrowed& b : borrowed_) {
     out->append(batches_, from, b.at - from);

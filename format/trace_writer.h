@@ -64,6 +64,7 @@ class GenerationBuilder {
       t->count = 0;
       t->body.clear();
     }
+    listing_ = false;
     batches_.clear();
     borrowed_.clear();
     borrowed_bytes_ = 0;
@@ -84,6 +85,9 @@ class GenerationBuilder {
   void AddUserTask(const UserTaskInfo& t);
   // An entry of the live-task listing (section 11): written in the generation that ends a dump.
   void AddLiveTask(const LiveTask& t);
+  // Marks the generation as the listing: its section 11 is written even with no entry, so a
+  // reader tells the listing of a program with no live task from an ordinary generation.
+  void SetListing() { listing_ = true; }
   void AddLabelSet(uint64_t id, absl::Span<const std::pair<uint64_t, uint64_t>> labels);
   void AddLoss(const LossRecord& l);
   void AddMapping(const Mapping& m);
@@ -137,6 +141,7 @@ class GenerationBuilder {
   int64_t end_ns_ = 0;
   Table strings_, stacks_, threads_, tasks_, user_tasks_, label_sets_, losses_, mappings_,
       live_tasks_;
+  bool listing_ = false;
   std::string batches_;  // already-framed batch sections
   // Borrowed batch bodies: each goes after batches_[0, at) and before the rest.
   struct Borrowed {

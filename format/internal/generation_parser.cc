@@ -18,6 +18,7 @@ using format::BlockReason;
 using format::ClockSnapshot;
 using format::Frame;
 using format::LabelSet;
+using format::LiveTask;
 using format::LossRecord;
 using format::Mapping;
 using format::SectionKind;
@@ -74,6 +75,8 @@ absl::Status GenerationParser::CountAndReserve() {
       {SectionKind::kLabelSets, "label set", 2, sizeof(LabelSet) + kIndexBytes},
       {SectionKind::kLosses, "loss", 4, sizeof(LossRecord)},
       {SectionKind::kMappings, "mapping", 5, sizeof(Mapping)},
+      // and 8 bytes of the duplicate check
+      {SectionKind::kLiveTasks, "live task", 10, sizeof(LiveTask) + 8},
   };
   uint64_t counts[std::size(kKinds)] = {};
   uint64_t batches = 0;
@@ -129,6 +132,7 @@ absl::Status GenerationParser::CountAndReserve() {
   gen_->label_sets.reserve(counts[5]);
   gen_->losses.reserve(counts[6]);
   gen_->mappings.reserve(counts[7]);
+  gen_->live_tasks.reserve(counts[8]);
   gen_->batches.reserve(batches);
   return absl::OkStatus();
 }
@@ -178,6 +182,10 @@ absl::Status GenerationParser::Parse() {
       case SectionKind::kLabelSets: s = ParseLabelSets(); break;
       case SectionKind::kLosses: s = ParseLosses(); break;
       case SectionKind::kMappings: s = ParseMappings(); break;
+      case SectionKind::kLiveTasks:
+        if (gen_->listing) return Error(section_start, "second live-task section");
+        s = ParseLiveTasks();
+        break;
       case SectionKind::kBatch: s = ParseBatch(); break;
       default:
         // Unknown kinds are additions of a later minor version: skip them.
@@ -350,6 +358,32 @@ absl::Status GenerationParser::ParseTasks() {
   return absl::OkStatus();
 }
 
+absl::Status GenerationParser::ParseLiveTasks() {
+  gen_->listing = true;
+  uint64_t n;
+  if (!Count(&n, 10)) return Truncated("live task");
+  for (uint64_t i = 0; i < n; ++i) {
+    LiveTask t;
+    uint8_t status, reason;
+    if (!U(&t.id) || !U(&t.parent) || !U(&t.name) || !Byte(&status) || !U(&t.thread) ||
+        !U(&t.labels) || !Byte(&reason) || !U(&t.object) || !U(&t.since_tick) ||
+        !U(&t.stack)) {
+      return Truncated("live task");
+    }
+    if (t.id == 0) return Error(cur_, "live task with id 0");
+    if (status == 0 || status >= static_cast<uint8_t>(TaskStatus::kNumTaskStatuses)) {
+      return Error(cur_, absl::StrCat("live task ", t.id, " has invalid status ", status));
+    }
+    if (reason >= static_cast<uint8_t>(BlockReason::kNumBlockReasons)) {
+      return Error(cur_, absl::StrCat("live task ", t.id, " has invalid block reason ", reason));
+    }
+    t.status = static_cast<TaskStatus>(status);
+    t.reason = static_cast<BlockReason>(reason);
+    gen_->live_tasks.push_back(t);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status GenerationParser::ParseUserTasks() {
   uint64_t n;
   if (!Count(&n, 3)) return Truncated("user task");
@@ -464,6 +498,26 @@ absl::Status GenerationParser::CheckReferences() {
   }
   for (const UserTaskInfo& t : gen_->user_tasks) {
     if (auto s = str(t.name, absl::StrCat("user task ", t.id)); !s.ok()) return s;
+  }
+  if (!gen_->live_tasks.empty()) {
+    std::vector<uint64_t> ids;
+    ids.reserve(gen_->live_tasks.size());
+    for (const LiveTask& t : gen_->live_tasks) {
+      if (auto s = str(t.name, absl::StrCat("live task ", t.id)); !s.ok()) return s;
+      if (t.labels != 0 && gen_->FindLabelSet(t.labels) == nullptr) {
+        return Error(at, absl::StrCat("live task ", t.id, " refers to undefined label set ",
+                                      t.labels));
+      }
+      if (t.stack != 0 && gen_->FindStack(t.stack) == nullptr) {
+        return Error(at, absl::StrCat("live task ", t.id, " refers to undefined stack ",
+                                      t.stack));
+      }
+      ids.push_back(t.id);
+    }
+    std::sort(ids.begin(), ids.end());
+    if (auto d = std::adjacent_find(ids.begin(), ids.end()); d != ids.end()) {
+      return Error(at, absl::StrCat("live task ", *d, " is listed twice"));
+    }
   }
   for (const LabelSet& ls : gen_->label_sets) {
     for (const auto& [k, v] : ls.labels) {

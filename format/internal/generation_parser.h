@@ -81,6 +81,7 @@ class GenerationParser {
   absl::Status ParseThreads();
   absl::Status ParseTasks();
   absl::Status ParseUserTasks();
+  absl::Status ParseLiveTasks();
   absl::Status ParseLabelSets();
   absl::Status ParseLosses();
   absl::Status ParseMappings();

@@ -164,6 +164,53 @@ std::vector<ModelGeneration> RandomAllTypes() {
   return testing::RandomTrace(rng, o);
 }
 
+// Format 2.0: a generation that states only the tasks that appear in it (task 20 runs, task 21
+// is woken; task 22, parked all along, is absent), then the listing that ends a dump: every
+// live task with its status, thread, reason, object, since when and stack.
+std::vector<ModelGeneration> Listing() {
+  using T = EventType;
+  ModelGeneration g;
+  g.seq = 40;
+  g.clock = kClock;
+  g.begin_ns = 1000000000;
+  g.end_ns = 1000020000;
+  g.strings = {{1, "worker"}, {2, "conn"}, {3, "pool-job"}, {4, "serve"}, {5, "net.cc"},
+               {6, "endpoint"}, {7, "/get"}};
+  g.stacks = {Stack{1, {Frame{0x401000, 4, 5, 88}}}, Stack{2, {Frame{0x401200, 4, 5, 120}}}};
+  g.threads = {ThreadInfo{301, 1}};
+  g.label_sets = {LabelSet{1, {{6, 7}}}};
+  g.tasks = {TaskState{20, 0, 2, TaskStatus::kRunning, 301, 1, 3, BlockReason::kUnknown},
+             TaskState{21, 20, 3, TaskStatus::kBlocked, 0, 0, 1, BlockReason::kChannel}};
+  g.batches.push_back(ModelBatch{301, 0, 1000,
+                                 {Ev(T::kTaskUnblock, 1005, {21, 2, 20, 0x5000, 2}),
+                                  Ev(T::kTaskBlock, 1010, {20, 8, 0x6000, 1}),
+                                  Ev(T::kTaskStart, 1011, {21, 3})}});
+  ModelGeneration l;
+  l.seq = 41;
+  l.clock = kClock;
+  l.clock.tick = 1020;
+  l.begin_ns = l.end_ns = 1000020000;
+  l.listing = true;
+  l.strings = {{2, "conn"}, {3, "pool-job"}, {6, "endpoint"}, {7, "/get"}, {8, "ticker"},
+               {4, "serve"}, {5, "net.cc"}};
+  l.stacks = {Stack{1, {Frame{0x401000, 4, 5, 88}}}, Stack{2, {Frame{0x401200, 4, 5, 120}}}};
+  l.label_sets = {LabelSet{1, {{6, 7}}}};
+  l.live_tasks = {
+      LiveTask{20, 0, 2, TaskStatus::kBlocked, 0, 1, BlockReason::kNetwork, 0x6000, 1010, 1},
+      LiveTask{21, 20, 3, TaskStatus::kRunning, 301, 0, BlockReason::kUnknown, 0, 1011, 2},
+      LiveTask{22, 0, 8, TaskStatus::kBlocked, 0, 0, BlockReason::kSleep, 0, 0, 0},
+      LiveTask{23, 20, 3, TaskStatus::kSyscall, 301, 1, BlockReason::kUnknown, 0, 990, 2},
+      LiveTask{24, 0, 3, TaskStatus::kRunnable, 0, 0, BlockReason::kUnknown, 0, 1015, 0}};
+  l.user_tasks = {UserTaskInfo{600, 0, 4}};
+  // A program with nothing live still ends with a listing, empty.
+  ModelGeneration empty;
+  empty.seq = 42;
+  empty.clock = l.clock;
+  empty.begin_ns = empty.end_ns = l.end_ns;
+  empty.listing = true;
+  return {g, l, empty};
+}
+
 struct Golden {
   const char* name;
   std::function<std::vector<ModelGeneration>()> make;
@@ -172,6 +219,7 @@ const Golden kGoldens[] = {
     {"basic", Basic},
     {"multi_generation", MultiGeneration},
     {"random_all_types", RandomAllTypes},
+    {"listing", Listing},
 };
 
 struct Dumps {
@@ -239,6 +287,76 @@ TEST_P(GoldenTest, CheckedInTraceDumpsAsExpectedAndReencodesToTheSameBytes) {
 
 INSTANTIATE_TEST_SUITE_P(Traces, GoldenTest, ::testing::ValuesIn(kGoldens),
                          [](const auto& info) { return std::string(info.param.name); });
+
+std::vector<std::shared_ptr<const Generation>> ReadAll(const std::string& bytes,
+                                                       uint16_t* major = nullptr) {
+  std::vector<std::shared_ptr<const Generation>> out;
+  auto reader = TraceReader::FromSource(MakeStringSource(bytes));
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  if (!reader.ok()) return out;
+  if (major != nullptr) *major = (*reader)->version_major();
+  for (;;) {
+    auto g = (*reader)->Next();
+    EXPECT_TRUE(g.ok()) << g.status();
+    if (!g.ok() || *g == nullptr) break;
+    out.push_back(*g);
+  }
+  return out;
+}
+
+// The 1.0 files written before format 2.0 (testdata/golden/v1.0/) still read: as 1.x (each
+// generation's task table lists every live task), with the same events as their 2.0
+// re-encoding. 2.0 kept every 1.0 section's encoding: the files differ in the header's major
+// version alone.
+class GoldenV1Test : public ::testing::TestWithParam<Golden> {};
+
+TEST_P(GoldenV1Test, ReadsAsOneXWithTheSameEventsAndDiffersInTheMajorVersionAlone) {
+  const Golden& golden = GetParam();
+  const std::string v1 = ReadFileOrDie(kGoldenDir + "v1.0/" + golden.name + ".trace");
+  ASSERT_GT(v1.size(), kFileHeaderSize);
+  uint16_t major = 0;
+  const auto gens = ReadAll(v1, &major);
+  EXPECT_EQ(major, 1);
+  ASSERT_FALSE(gens.empty());
+  for (const auto& g : gens) {
+    EXPECT_TRUE(g->tasks_complete);
+    EXPECT_FALSE(g->listing);
+  }
+  const Dumps d = DumpTrace(v1);
+  EXPECT_EQ(d.text, ReadFileOrDie(kGoldenDir + golden.name + ".txt"));
+  EXPECT_EQ(d.jsonl, ReadFileOrDie(kGoldenDir + golden.name + ".jsonl"));
+  std::string v2 = testing::EncodeTrace(golden.make());
+  ASSERT_EQ(v2.size(), v1.size());
+  EXPECT_EQ(v2[8], 2);
+  v2[8] = 1;
+  EXPECT_TRUE(v2 == v1) << "2.0 re-encoded a 1.0 section differently";
+}
+
+INSTANTIATE_TEST_SUITE_P(Traces, GoldenV1Test, ::testing::ValuesIn(kGoldens, kGoldens + 3),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// The listing golden reads back as written: a 2.0 generation states only its tasks, the
+// listing holds every live task, and an empty listing is still a listing.
+TEST(GoldenListingTest, ListingReadsBackAsWritten) {
+  const std::vector<ModelGeneration> model = Listing();
+  uint16_t major = 0;
+  const auto gens = ReadAll(ReadFileOrDie(kGoldenDir + "listing.trace"), &major);
+  EXPECT_EQ(major, 2);
+  ASSERT_EQ(gens.size(), 3u);
+  EXPECT_FALSE(gens[0]->tasks_complete);
+  EXPECT_FALSE(gens[0]->listing);
+  EXPECT_EQ(gens[0]->tasks, model[0].tasks);
+  EXPECT_TRUE(gens[0]->live_tasks.empty());
+  EXPECT_TRUE(gens[1]->listing);
+  EXPECT_TRUE(gens[1]->batches.empty());
+  EXPECT_EQ(gens[1]->live_tasks, model[1].live_tasks);
+  EXPECT_EQ(gens[1]->String(gens[1]->live_tasks[2].name), "ticker");
+  ASSERT_NE(gens[1]->FindStack(gens[1]->live_tasks[0].stack), nullptr);
+  EXPECT_EQ(gens[1]->FindStack(gens[1]->live_tasks[0].stack)->frames[0].line, 88u);
+  EXPECT_EQ(gens[1]->user_tasks, model[1].user_tasks);
+  EXPECT_TRUE(gens[2]->listing);
+  EXPECT_TRUE(gens[2]->live_tasks.empty());
+}
 
 // A hand-checked line, so the golden files cannot drift into nonsense unnoticed: 1006 ticks
 // is 6 ticks (128 ns) after the snapshot at tick 1000.

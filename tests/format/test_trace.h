@@ -94,6 +94,8 @@ struct ModelGeneration {
   std::vector<LabelSet> label_sets;
   std::vector<LossRecord> losses;
   std::vector<Mapping> mappings;
+  bool listing = false;  // a live-task listing (section 11), written even when empty
+  std::vector<LiveTask> live_tasks;
   std::vector<ModelBatch> batches;  // in the order they are written
 
   // The batches in the order a reader returns them: by (thread, seq), stable.
@@ -140,6 +142,8 @@ inline void FillBuilder(const ModelGeneration& g, GenerationBuilder& gb,
   for (const LabelSet& l : g.label_sets) gb.AddLabelSet(l.id, l.labels);
   for (const LossRecord& l : g.losses) gb.AddLoss(l);
   for (const Mapping& m : g.mappings) gb.AddMapping(m);
+  if (g.listing) gb.SetListing();
+  for (const LiveTask& t : g.live_tasks) gb.AddLiveTask(t);
   if (borrowed != nullptr) borrowed->reserve(borrowed->size() + g.batches.size());
   for (const ModelBatch& b : g.batches) {
     if (borrowed == nullptr) {
