@@ -134,7 +134,10 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
 
   // Streams the retained generations to `sink`. REQUIRES: the recorder's dump_mu_ held (one dump
   // at a time).
-  absl::StatusOr<uint64_t> Dump(Sink& sink, DumpStats* stats) {
+  // Writes the file header, the retained generations and then `listing` (the live-task
+  // listing of the cut that began the dump, `listed` tasks).
+  absl::StatusOr<uint64_t> Dump(Sink& sink, DumpStats* stats, absl::string_view listing,
+                                uint64_t listed) {
     std::vector<Entry> entries;
     uint64_t first_pinned;
     {
@@ -173,6 +176,13 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
       pin_ = kNoPin;
     }
     cv_.notify_all();
+    if (s.ok() && !listing.empty()) {
+      s = sink.Write(listing);
+      if (s.ok()) {
+        written += listing.size();
+        st.tasks_listed = listed;
+      }
+    }
     if (s.ok()) s = sink.Flush();
     st.bytes = written;
     st.covered = absl::Nanoseconds(st.window_end_ns - st.window_begin_ns);
@@ -326,9 +336,15 @@ absl::StatusOr<uint64_t> FlightRecorder::WriteTo(Sink& sink, DumpStats* stats) {
   if (ring_ == nullptr) {
     return absl::FailedPreconditionError("flight recorder is not running (call Start first)");
   }
-  if (absl::Status s = tracer_internal::CutGeneration(); !s.ok()) return s;
+  // The cut ends the window at now; the listing states every live task as of that cut.
+  std::string listing;
+  uint64_t listed = 0;
+  if (absl::Status s = tracer_internal::CutGeneration(&listing, config_.compress, &listed);
+      !s.ok()) {
+    return s;
+  }
   t_dumping = this;
-  absl::StatusOr<uint64_t> n = ring_->Dump(sink, stats);
+  absl::StatusOr<uint64_t> n = ring_->Dump(sink, stats, listing, listed);
   t_dumping = nullptr;
   return n;
 }

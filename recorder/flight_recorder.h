@@ -50,6 +50,9 @@ struct DumpStats {
   // min_age - covered when max_bytes (or the time since Start) did not allow min_age; else 0.
   absl::Duration shortfall;
   uint64_t events_lost = 0;  // inside the window (also in the dump's loss records)
+  // The dump ends with a listing of every live task as of its cut (FORMAT.md, section 11):
+  // one more generation, not counted in `generations`. The tasks it lists.
+  uint64_t tasks_listed = 0;
 };
 
 struct RecorderStats {

@@ -67,7 +67,8 @@ std::unique_ptr<CaptureWriter> g_capture;  // guarded by g_capture_mu
 std::atomic<bool> g_capturing{false};      // g_capture != nullptr (relaxed: a status read)
 
 absl::Status StopLocked() {
-  absl::Status s = tracer_internal::RemoveConsumer(g_capture.get());
+  // The capture ends with the live-task listing (every task alive at the stop).
+  absl::Status s = tracer_internal::RemoveConsumer(g_capture.get(), /*listing=*/true);
   absl::Status w = g_capture->Finish();
   g_capture.reset();
   g_capturing.store(false, std::memory_order_relaxed);

@@ -132,7 +132,7 @@ TEST(BatchScanTest, CountsEventsNotesIdsAndCollectsStateRunsPerThread) {
   const uint32_t slot = states.tasks().Find(77);
   ASSERT_NE(slot, TaskTable::kNoSlot);
   bool seen = false;
-  states.tasks().ForEach([&](const format::TaskState& t) {
+  states.tasks().ForEach([&](const TrackedTask& t) {
     if (t.id != 77) return;
     seen = true;
     EXPECT_EQ(t.name, 11u);

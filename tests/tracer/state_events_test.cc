@@ -12,16 +12,16 @@ namespace {
 using format::EventType;
 using format::TaskStatus;
 
-StateEvent Ev(uint64_t tick, EventType type, uint64_t a0, uint64_t a1 = 0, uint32_t a2 = 0,
-              uint32_t a3 = 0) {
-  return {tick << 8 | static_cast<uint8_t>(type), a0, a1, a2, a3};
+StateEvent Ev(uint64_t tick, EventType type, uint64_t a0, uint64_t a1 = 0, uint64_t a2 = 0,
+              uint32_t a3 = 0, uint32_t a4 = 0) {
+  return {tick << 8 | static_cast<uint8_t>(type), a0, a1, a2, a3, a4};
 }
 
-const format::TaskState* Find(const TaskStates& s, uint64_t id) {
+const TrackedTask* Find(const TaskStates& s, uint64_t id) {
   const uint32_t slot = s.tasks().Find(id);
   if (slot == TaskTable::kNoSlot) return nullptr;
-  const format::TaskState* out = nullptr;
-  s.tasks().ForEach([&](const format::TaskState& t) {
+  const TrackedTask* out = nullptr;
+  s.tasks().ForEach([&](const TrackedTask& t) {
     if (t.id == id) out = &t;
   });
   return out;
@@ -32,7 +32,7 @@ TEST(StateEventsTest, EachEventMovesItsTask) {
   RunState run{.thread = 3};
   s.ApplyStateEvent(Ev(1, EventType::kTaskCreate, 9, /*parent=*/2, /*name=*/5, /*labels=*/6),
                     run);
-  const format::TaskState* t = Find(s, 9);
+  const TrackedTask* t = Find(s, 9);
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->status, TaskStatus::kRunnable);
   EXPECT_EQ(t->parent, 2u);
@@ -80,7 +80,7 @@ TEST(StateEventsTest, RunsAreMergedByTick) {
       Ev(4, EventType::kTaskStart, 5, 1), Ev(7, EventType::kTaskBlock, 5)};
   std::vector<size_t> runs = {0, 2};
   s.ApplyRuns(events, runs, {1, 2}, /*max_wait_ticks=*/0);
-  const format::TaskState* t = Find(s, 5);
+  const TrackedTask* t = Find(s, 5);
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->status, TaskStatus::kRunnable);
   EXPECT_EQ(t->seq, 2u);

@@ -13,7 +13,7 @@ namespace {
 
 std::set<uint64_t> Listed(const TaskTable& t) {
   std::set<uint64_t> ids;
-  t.ForEach([&](const format::TaskState& s) { ids.insert(s.id); });
+  t.ForEach([&](const TrackedTask& s) { ids.insert(s.id); });
   return ids;
 }
 

@@ -280,18 +280,19 @@ TEST_F(TracerTest, EachGenerationAloneNamesItsStringsStacksAndTaskStates) {
   ASSERT_TRUE(StopTrace().ok());
   auto rb = ReadTrace(sink.Release());
   ASSERT_TRUE(rb.ok()) << rb.status();
-  ASSERT_GE(rb->generations.size(), 4u);
-  for (size_t g = 1; g < rb->generations.size(); ++g) {
+  ASSERT_GE(rb->generations.size(), 5u);
+  const format::Generation& listing = *rb->generations.back();
+  ASSERT_TRUE(listing.listing) << "a capture ends with the listing of live tasks";
+  EXPECT_TRUE(listing.batches.empty());
+  // The task appears (is created, starts and blocks) in generation 0 only: the later ones,
+  // where it has no events, do not state it, so their size follows their activity.
+  for (size_t g = 1; g + 1 < rb->generations.size(); ++g) {
     const auto& gen = *rb->generations[g];
-    bool found = false;
+    EXPECT_FALSE(gen.listing);
+    EXPECT_FALSE(gen.tasks_complete) << "2.x: a generation states the tasks that appear in it";
     for (const auto& t : gen.tasks) {
-      if (t.id != blocked.id) continue;
-      found = true;
-      EXPECT_EQ(t.status, format::TaskStatus::kBlocked);
-      EXPECT_EQ(t.reason, BlockReason::kChannel);
-      EXPECT_EQ(gen.String(t.name), "long-lived");
+      EXPECT_NE(t.id, blocked.id) << "generation " << g << " states an idle task";
     }
-    EXPECT_TRUE(found) << "generation " << g << " lists the blocked task";
     bool user_found = false;
     for (const auto& u : gen.user_tasks) {
       if (u.id == user.id()) user_found = gen.String(u.name) == "outer-request";
@@ -301,6 +302,26 @@ TEST_F(TracerTest, EachGenerationAloneNamesItsStringsStacksAndTaskStates) {
     EXPECT_GT(gen.clock.ticks_per_second, 0u);
     EXPECT_LE(gen.begin_ns, gen.end_ns);
   }
+  // The listing names it, blocked, with what on, since when and where, standing alone.
+  const format::LiveTask* live = nullptr;
+  for (const auto& t : listing.live_tasks) {
+    if (t.id == blocked.id) live = &t;
+  }
+  ASSERT_NE(live, nullptr);
+  EXPECT_EQ(live->status, format::TaskStatus::kBlocked);
+  EXPECT_EQ(live->reason, BlockReason::kChannel);
+  EXPECT_EQ(live->object, reinterpret_cast<uint64_t>(&blocked));
+  EXPECT_EQ(listing.String(live->name), "long-lived");
+  EXPECT_EQ(live->thread, 0u);
+  uint64_t block_tick = 0;
+  for (const auto& [e, g] : rb->events) {
+    if (e.type == EventType::kTaskBlock && e.args[0] == blocked.id) block_tick = e.tick;
+  }
+  ASSERT_NE(block_tick, 0u);
+  EXPECT_EQ(live->since_tick, block_tick) << "since when it has been blocked";
+  bool user_listed = false;
+  for (const auto& u : listing.user_tasks) user_listed |= u.id == user.id();
+  EXPECT_TRUE(user_listed);
 }
 
 // The task-state table of each generation follows the events before it, whichever threads
@@ -398,10 +419,9 @@ TEST_F(TracerTest, TaskStatesFollowEventsAcrossThreadsAndCuts) {
   EXPECT_EQ(state(1, y.id)->status, TaskStatus::kRunnable);
   EXPECT_EQ(rb->generations[1]->String(state(1, y.id)->name), "state-task");
   ASSERT_NE(state(1, z.id), nullptr);
-  // Generation 2.
-  ASSERT_NE(state(2, x.id), nullptr);
-  EXPECT_EQ(state(2, x.id)->status, TaskStatus::kRunnable);
-  EXPECT_EQ(state(2, x.id)->seq, x.seq);  // the unblock's number
+  // Generation 2: z is running on the worker, so it is stated; x, runnable since the third
+  // thread woke it, has no events here and is not.
+  EXPECT_EQ(state(2, x.id), nullptr) << "a task with no events in a generation is not stated";
   EXPECT_EQ(state(2, y.id), nullptr) << "an ended task is not listed";
   ASSERT_NE(state(2, z.id), nullptr);
   EXPECT_EQ(state(2, z.id)->status, TaskStatus::kRunning);
@@ -409,12 +429,20 @@ TEST_F(TracerTest, TaskStatesFollowEventsAcrossThreadsAndCuts) {
   // Generation 3.
   ASSERT_NE(state(3, z.id), nullptr);
   EXPECT_EQ(state(3, z.id)->status, TaskStatus::kSyscall);
-  ASSERT_NE(state(3, x.id), nullptr);
-  EXPECT_EQ(state(3, x.id)->status, TaskStatus::kRunnable);
-  // After the stop nothing of z is left running.
-  if (rb->generations.size() > 4) {
-    EXPECT_EQ(state(4, z.id), nullptr);
+  EXPECT_EQ(state(3, x.id), nullptr);
+  // The listing that ends the capture: x runnable (numbered by the unblock), z ended.
+  const format::Generation& listing = *rb->generations.back();
+  ASSERT_TRUE(listing.listing);
+  const format::LiveTask* lx = nullptr;
+  for (const auto& t : listing.live_tasks) {
+    EXPECT_NE(t.id, z.id) << "an ended task is not live";
+    EXPECT_NE(t.id, y.id) << "an ended task is not live";
+    if (t.id == x.id) lx = &t;
   }
+  ASSERT_NE(lx, nullptr);
+  EXPECT_EQ(lx->status, TaskStatus::kRunnable);
+  EXPECT_EQ(lx->thread, 0u);
+  EXPECT_EQ(listing.String(lx->name), "state-task");
 }
 
 TEST_F(TracerTest, PoolLargerThanAGenerationCanHoldIsRefused) {
@@ -610,7 +638,8 @@ TEST_F(TracerTest, GenerationsListLoadedObjectsIncludingOnesLoadedMidCapture) {
   ASSERT_TRUE(StopTrace().ok());
   absl::StatusOr<testing::ReadBack> rb = ReadTrace(sink.data());
   ASSERT_TRUE(rb.ok()) << rb.status();
-  ASSERT_EQ(rb->generations.size(), 3u);
+  ASSERT_EQ(rb->generations.size(), 4u) << "three cuts and the listing";
+  ASSERT_TRUE(rb->generations.back()->listing);
   const auto code = reinterpret_cast<uint64_t>(&dlopen);  // libc's code: always loaded
   auto has = [](const format::Generation& g, auto pred) {
     for (const format::Mapping& m : g.mappings) {
@@ -630,6 +659,7 @@ TEST_F(TracerTest, GenerationsListLoadedObjectsIncludingOnesLoadedMidCapture) {
   EXPECT_FALSE(nss(*rb->generations[0])) << "sealed before the dlopen";
   EXPECT_TRUE(nss(*rb->generations[1])) << "sealed after the dlopen";
   EXPECT_TRUE(nss(*rb->generations[2]));
+  EXPECT_TRUE(nss(*rb->generations[3])) << "the listing carries the mappings too";
   dlclose(lib);
 }
 

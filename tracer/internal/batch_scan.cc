@@ -109,8 +109,8 @@ size_t BatchScanner::ScanRun(Cursor& c, StateEvent* const out, const size_t room
         if (si.bytes) p += a[n_args - 1];  // the kBytes argument is the last
       }
       if (si.state) {
-        out[n] = {(tick - base_tick) << 8 | si.type, a[0], a[1], static_cast<uint32_t>(a[2]),
-                  static_cast<uint32_t>(a[3])};
+        out[n] = {(tick - base_tick) << 8 | si.type, a[0], a[1], a[2],
+                  static_cast<uint32_t>(a[3]), static_cast<uint32_t>(a[4])};
         if (ABSL_PREDICT_FALSE(++n == room)) {  // the window is full: stop here
           b->count = count;
           c.p = p;
@@ -148,6 +148,7 @@ void BatchScanner::Scan(absl::Span<Buffer* const> batches, ScanResult& out, Task
   if (window_.size() < num_runs * share) std::vector<StateEvent>(num_runs * share).swap(window_);
   Source source(*this, share);
   const uint64_t wait = max_wait_ticks_ != 0 ? max_wait_ticks_ : TicksPerSecond() / 1000;
+  states.BeginGeneration(base_tick_ == ~uint64_t{0} ? 0 : base_tick_);
   states.ApplyRuns(runs_, &source, wait);
   uint64_t events = 0;
   for (const Buffer* b : batches) events += b->count;

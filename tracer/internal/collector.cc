@@ -238,7 +238,7 @@ absl::Status Collector::AddConsumer(GenerationConsumer* c, const ConsumerOptions
   return absl::OkStatus();
 }
 
-absl::Status Collector::RemoveConsumer(GenerationConsumer* c) {
+absl::Status Collector::RemoveConsumer(GenerationConsumer* c, bool listing) {
   if (InsideDelivery()) return InsideDeliveryError("RemoveConsumer (StopTrace, FlightRecorder::Stop)");
   TracerCallScope call;
   MutexLock l(control_mu_);
@@ -256,25 +256,46 @@ absl::Status Collector::RemoveConsumer(GenerationConsumer* c) {
     want_layout_ = LayoutFor(rest);
   }
   Cut(/*final=*/last);
+  if (listing) {
+    // Encoded once, as the consumer writes generations (raw or lz4).
+    const bool compress = it->options.compressed;
+    std::string bytes;
+    if (EncodeListing(&bytes, compress)) {
+      SealedGeneration sg;
+      sg.seq = gen_seq_;
+      sg.listing = true;
+      sg.raw = &bytes;
+      sg.compressed = compress ? &bytes : nullptr;
+      DeliveryScope delivering;
+      c->OnGeneration(sg);
+    }
+  }
+  if (last) states_.Clear();  // tracing is off: the next trace starts knowing no task
   consumers_.erase(std::find_if(consumers_.begin(), consumers_.end(),
                                 [&](const Consumer& x) { return x.c == c; }));
   if (last) Deactivate();
   return absl::OkStatus();
 }
 
-absl::Status Collector::CutGeneration() {
+absl::Status Collector::CutGeneration(std::string* listing, bool compress, uint64_t* listed) {
   if (InsideDelivery()) return InsideDeliveryError("CutGeneration (FlightRecorder::WriteTo)");
   TracerCallScope call;
   MutexLock l(control_mu_);
   if (consumers_.empty()) return absl::FailedPreconditionError("tracing is off");
   Cut(/*final=*/false);
+  if (listed != nullptr) *listed = 0;
+  if (listing != nullptr) (void)EncodeListing(listing, compress, listed);
   return absl::OkStatus();
 }
 
 absl::Status AddConsumer(GenerationConsumer* c, const ConsumerOptions& options) {
   return TheCollector().AddConsumer(c, options);
 }
-absl::Status RemoveConsumer(GenerationConsumer* c) { return TheCollector().RemoveConsumer(c); }
-absl::Status CutGeneration() { return TheCollector().CutGeneration(); }
+absl::Status RemoveConsumer(GenerationConsumer* c, bool listing) {
+  return TheCollector().RemoveConsumer(c, listing);
+}
+absl::Status CutGeneration(std::string* listing, bool compress, uint64_t* listed) {
+  return TheCollector().CutGeneration(listing, compress, listed);
+}
 
 }  // namespace tracer::tracer_internal

@@ -23,6 +23,11 @@ struct SealedGeneration {
   uint64_t events_lost = 0;
   const std::string* raw = nullptr;         // uncompressed payload
   const std::string* compressed = nullptr;  // lz4 payload, if any consumer asked for it
+  // A live-task listing (the generation that ends a dump, FORMAT.md section 11), given to
+  // the one consumer that asked for it (RemoveConsumer): written out, never kept. It is
+  // encoded once, in the form the consumer asked for: `raw` and `compressed` (if it asked for
+  // lz4) are the same bytes.
+  bool listing = false;
 };
 
 // Receives every generation sealed while it is attached, in order, on the collector thread
@@ -66,9 +71,15 @@ class TracerCallScope {
 absl::Status AddConsumer(GenerationConsumer* c, const ConsumerOptions& options);
 // Seals the current generation (delivered to every consumer, `c` included), then detaches `c`;
 // the last consumer's removal turns tracing off. Returns once `c` will not be called again.
-absl::Status RemoveConsumer(GenerationConsumer* c);
-// Seals the current generation now and delivers it before returning (e.g. WriteTo).
-absl::Status CutGeneration();
+// With `listing`, `c` then gets the live-task listing (SealedGeneration::listing) as its last
+// generation: a capture's stop ends its file with it.
+absl::Status RemoveConsumer(GenerationConsumer* c, bool listing = false);
+// Seals the current generation now and delivers it before returning (e.g. WriteTo). With
+// `listing`, also appends to it the live-task listing as of that cut (lz4 if `compress`):
+// the generation a dump ends with, and sets `*listed` (if given) to the tasks it lists. A
+// listing over the format's limit is left out (`*listing` unchanged, `*listed` 0).
+absl::Status CutGeneration(std::string* listing = nullptr, bool compress = false,
+                           uint64_t* listed = nullptr);
 
 // How the buffer pool of `pool_bytes` is carved: large buffers of `buffer_bytes` (a busy
 // thread's batches) and, when they are at least 8 KiB, a quarter of the pool in small ones

@@ -38,8 +38,10 @@ class Collector {
   // collector.h's API, on this collector.
   absl::Status AddConsumer(GenerationConsumer* c, const ConsumerOptions& options)
       ABSL_LOCKS_EXCLUDED(control_mu_);
-  absl::Status RemoveConsumer(GenerationConsumer* c) ABSL_LOCKS_EXCLUDED(control_mu_);
-  absl::Status CutGeneration() ABSL_LOCKS_EXCLUDED(control_mu_);
+  absl::Status RemoveConsumer(GenerationConsumer* c, bool listing)
+      ABSL_LOCKS_EXCLUDED(control_mu_);
+  absl::Status CutGeneration(std::string* listing, bool compress, uint64_t* listed)
+      ABSL_LOCKS_EXCLUDED(control_mu_);
   // SetBufferConfig's checks; fails while tracing.
   absl::Status SetConfig(const BufferConfig& config) ABSL_LOCKS_EXCLUDED(control_mu_);
   BufferConfig config() ABSL_LOCKS_EXCLUDED(control_mu_);
@@ -77,6 +79,16 @@ class Collector {
   // 5: resets builder_ and adds the states at the generation's start (tasks, user tasks).
   void AddStartStates(const format::ClockSnapshot& clock, int64_t end_ns, ScanResult& scan)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // The live-task listing that ends a dump, appended to `out`: a generation of its own, with
+  // no batches, listing every tracked task as format::LiveTask (the state at the end of the
+  // generation just sealed), the user tasks alive, and the tables they name. False (nothing
+  // appended) if it is over the format's payload limit.
+  // Appends the listing to `out`; false (nothing appended) if over the format's limit.
+  // `*listed` (if given) counts the tasks it lists.
+  bool EncodeListing(std::string* out, bool compress, uint64_t* listed = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // 5, after the scan: the task table (the tasks the scan stated, TaskStates::stated).
+  void AddStatedTasks(ScanResult& scan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
   // 6: adds the other tables (threads, losses, label sets, stacks, mappings, strings) and the
   // batches.
   void AddTables(const CutBatches& in, ScanResult& scan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);

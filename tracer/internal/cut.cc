@@ -201,16 +201,19 @@ void Collector::AddStartStates(const format::ClockSnapshot& clock, int64_t end_n
   gb.Reset(gen_seq_++);
   gb.SetClock(clock);
   gb.SetTimeSpan(gen_begin_ns_, end_ns);
-  // Through a pointer: the analysis does not know that the lambda runs under control_mu_.
-  format::GenerationBuilder* const builder = &builder_;
-  states_.tasks().ForEach([&](const format::TaskState& t) {
-    builder->AddTask(t);
-    if (t.name) scan.strings.insert(t.name);
-    if (t.labels) scan.labels.insert(t.labels);
-  });
+  // The runtime tasks are stated after the scan (AddStatedTasks): only those the generation's
+  // events name, and those running at its start, as they were at its start.
   for (const auto& [id, t] : states_.user_tasks()) {
     gb.AddUserTask(t);
     if (t.name) scan.strings.insert(t.name);
+  }
+}
+
+void Collector::AddStatedTasks(ScanResult& scan) {
+  for (const format::TaskState& t : states_.stated()) {
+    builder_.AddTask(t);
+    if (t.name) scan.strings.insert(static_cast<uint32_t>(t.name));
+    if (t.labels) scan.labels.insert(static_cast<uint32_t>(t.labels));
   }
 }
 
@@ -296,10 +299,12 @@ void Collector::Cut(bool final) {
   scan.strings.clear();
   scan.stacks.clear();
   scan.labels.clear();
-  // Tables describe the state at the generation's start: listed before the scan advances the
-  // task states over the generation's events (in time order, holding a bounded window).
+  // Tables describe the state at the generation's start: the user tasks are listed before the
+  // scan advances the states over the generation's events (in time order, holding a bounded
+  // window); the runtime tasks it names, as the scan first met them.
   AddStartStates(clock, end_ns, scan);
   scanner_.Scan(absl::MakeConstSpan(in.batches), scan, states_);
+  AddStatedTasks(scan);
   const uint64_t events = scan.events;
 
   // 6: encode.
@@ -354,11 +359,45 @@ void Collector::Cut(bool final) {
   g_generations.fetch_add(1, std::memory_order_relaxed);
   if (final) {
     // Nothing may stay queued across a deactivation: carry_ holds only buffers of `next`,
-    // which is 0 here, so it is empty; return anything else defensively.
+    // which is 0 here, so it is empty; return anything else defensively. (The task states go
+    // after the last listing: RemoveConsumer.)
     for (Buffer* b : carry_) ReturnBuffer(b);
     carry_.clear();
-    states_.Clear();
   }
+}
+
+bool Collector::EncodeListing(std::string* out, bool compress, uint64_t* listed) {
+  format::GenerationBuilder& gb = builder_;
+  // The seq the next generation will carry: unique within any one file (a listing ends it).
+  gb.Reset(gen_seq_);
+  const format::ClockSnapshot clock = TakeClockSnapshot();
+  gb.SetClock(clock);
+  gb.SetTimeSpan(clock.mono_ns, clock.mono_ns);
+  gb.SetListing();
+  ScanResult& scan = scan_;
+  scan.strings.clear();
+  scan.stacks.clear();
+  scan.labels.clear();
+  format::GenerationBuilder* const builder = &builder_;  // the lambda runs under control_mu_
+  uint64_t n = 0;
+  states_.tasks().ForEach([&](const TrackedTask& t) {
+    const format::LiveTask live = t.ToLive();
+    builder->AddLiveTask(live);
+    ++n;
+    if (live.name) scan.strings.insert(static_cast<uint32_t>(live.name));
+    if (live.labels) scan.labels.insert(static_cast<uint32_t>(live.labels));
+    if (live.stack) scan.stacks.insert(static_cast<uint32_t>(live.stack));
+  });
+  for (const auto& [id, t] : states_.user_tasks()) {
+    gb.AddUserTask(t);
+    if (t.name) scan.strings.insert(static_cast<uint32_t>(t.name));
+  }
+  AddTables(CutBatches{}, scan);
+  const bool ok = gb.TryAppendTo(out, compress).ok();
+  if (listed != nullptr) *listed = ok ? n : 0;
+  // A listing of many tasks leaves the builder's tables large; cuts need far less.
+  if (gb.raw_payload_bytes() > (size_t{1} << 20)) builder_ = format::GenerationBuilder(0);
+  return ok;
 }
 
 }  // namespace tracer::tracer_internal

@@ -29,7 +29,7 @@ bool TaskStates::RunningElsewhere(uint64_t task, uint64_t thread, size_t r) cons
   return run_states_[it->second].task == task && y.next != y.end;
 }
 
-bool TaskStates::CanApply(const StateEvent& e, const format::TaskState& t, size_t r) const {
+bool TaskStates::CanApply(const StateEvent& e, const TrackedTask& t, size_t r) const {
   const bool seq_known = t.seq != 0;
   if (seq_known && e.a1 > t.seq + 1) return false;  // a start or unblock between is pending
   const bool running = t.status == format::TaskStatus::kRunning ||
@@ -47,11 +47,12 @@ bool TaskStates::Apply(const StateEvent& e, RunState& run, size_t r, bool force)
   auto slot_of = [&](uint64_t id) {
     return id == run.task && tasks_.Valid(run.slot, id) ? run.slot : tasks_.FindOrAdd(id);
   };
+  const uint64_t tick = tick_base_ + e.tick();
   switch (e.type()) {
     case EventType::kTaskCreate: {
       // Field by field: `state = {}` then the fields made GCC store the struct in pieces and
       // load it back whole (a store-forwarding stall per task).
-      format::TaskState& t = tasks_.at(tasks_.FindOrAdd(e.a0));
+      TrackedTask& t = tasks_.at(tasks_.FindOrAdd(e.a0));
       t.parent = e.a1;
       t.name = e.a2;
       t.status = format::TaskStatus::kRunnable;
@@ -59,39 +60,55 @@ bool TaskStates::Apply(const StateEvent& e, RunState& run, size_t r, bool force)
       t.labels = e.a3;
       t.seq = 0;
       t.reason = format::BlockReason::kUnknown;
+      t.object = 0;
+      t.since_tick = tick;
+      t.create_stack = e.a4;
+      t.block_stack = 0;
+      t.stated = stamp_;  // created here: no state at the generation's start to list
       break;
     }
     case EventType::kTaskStart: {
       const uint32_t slot = slot_of(e.a0);
-      format::TaskState& t = tasks_.at(slot);
+      TrackedTask& t = tasks_.at(slot);
       if (!force && !CanApply(e, t, r)) return false;
+      State(t);
       t.status = format::TaskStatus::kRunning;
       t.thread = run.thread;
       t.seq = e.a1;
+      t.since_tick = tick;
       run.task = e.a0;
       run.slot = slot;
       break;
     }
     case EventType::kTaskBlock:
     case EventType::kTaskYield: {
-      format::TaskState& t = tasks_.at(slot_of(e.a0));
-      t.status = e.type() == EventType::kTaskBlock ? format::TaskStatus::kBlocked
-                                                 : format::TaskStatus::kRunnable;
-      t.reason = e.type() == EventType::kTaskBlock ? static_cast<format::BlockReason>(e.a1)
-                                                 : format::BlockReason::kUnknown;
+      TrackedTask& t = tasks_.at(slot_of(e.a0));
+      State(t);
+      const bool block = e.type() == EventType::kTaskBlock;
+      t.status = block ? format::TaskStatus::kBlocked : format::TaskStatus::kRunnable;
+      t.reason = block ? static_cast<format::BlockReason>(e.a1) : format::BlockReason::kUnknown;
+      t.object = block ? e.a2 : 0;
+      t.block_stack = block ? e.a3 : 0;
       t.thread = 0;
+      t.since_tick = tick;
       run.task = 0;
       break;
     }
     case EventType::kTaskUnblock: {
-      format::TaskState& t = tasks_.at(tasks_.FindOrAdd(e.a0));
+      TrackedTask& t = tasks_.at(tasks_.FindOrAdd(e.a0));
       if (!force && !CanApply(e, t, r)) return false;
+      State(t);
       t.status = format::TaskStatus::kRunnable;
       t.seq = e.a1;
+      t.object = 0;
+      t.since_tick = tick;
       break;
     }
     case EventType::kTaskEnd:
-      tasks_.Erase(e.a0);
+      if (const uint32_t slot = tasks_.Find(e.a0); slot != TaskTable::kNoSlot) {
+        State(tasks_.at(slot));
+        tasks_.Erase(e.a0);
+      }
       run.task = 0;
       break;
     case EventType::kSyscallBegin:
@@ -101,14 +118,18 @@ bool TaskStates::Apply(const StateEvent& e, RunState& run, size_t r, bool force)
         run.slot = tasks_.Find(run.task);
         if (run.slot == TaskTable::kNoSlot) break;
       }
-      tasks_.at(run.slot).status = e.type() == EventType::kSyscallBegin
-                                       ? format::TaskStatus::kSyscall
-                                       : format::TaskStatus::kRunning;
+      TrackedTask& t = tasks_.at(run.slot);
+      State(t);
+      t.status = e.type() == EventType::kSyscallBegin ? format::TaskStatus::kSyscall
+                                                     : format::TaskStatus::kRunning;
+      t.since_tick = tick;
       break;
     }
     case EventType::kLabels:
       if (const uint32_t slot = tasks_.Find(e.a0); slot != TaskTable::kNoSlot) {
-        tasks_.at(slot).labels = e.a1;
+        TrackedTask& t = tasks_.at(slot);
+        State(t);
+        t.labels = e.a1;
       }
       break;
     case EventType::kUserTaskBegin:
@@ -121,6 +142,17 @@ bool TaskStates::Apply(const StateEvent& e, RunState& run, size_t r, bool force)
       break;
   }
   return true;
+}
+
+void TaskStates::BeginGeneration(uint64_t tick_base) {
+  tick_base_ = tick_base;
+  if (++stamp_ == 0) stamp_ = 1;  // 0 marks a task not yet stated in any generation
+  stated_.clear();
+  for (const auto& [thread, task] : running_on_thread_) {
+    if (const uint32_t slot = tasks_.Find(task); slot != TaskTable::kNoSlot) {
+      State(tasks_.at(slot));
+    }
+  }
 }
 
 void TaskStates::RefillIfEmpty(size_t r) {
@@ -229,6 +261,7 @@ void TaskStates::Clear() {
   tasks_.Clear();
   user_tasks_.clear();
   running_on_thread_.clear();
+  stated_.clear();
 }
 
 }  // namespace tracer::tracer_internal

@@ -16,19 +16,20 @@
 
 namespace tracer::tracer_internal {
 
-// A task-state change, as the collector decodes it from a batch: 32 bytes (the scan holds a
+// A task-state change, as the collector decodes it from a batch: 40 bytes (the scan holds a
 // bounded window of them, BatchScanner::kStateBudget, not a generation's ~0.5 M). The thread
-// is the run's. a2 and a3 keep their low 32 bits: the only ones ApplyStateEvent reads are
-// string or label-set ids (TaskCreate's name and labels, UserTaskBegin's name: intern slots);
-// the wider ones (TaskBlock's and TaskUnblock's object, the waker) are not state.
+// is the run's. a0-a2 are the event's first three arguments whole; a3 and a4 keep the low 32
+// bits of the fourth and fifth, which ApplyStateEvent reads only as string, label-set or
+// stack ids (intern slots): TaskCreate's labels and stack, TaskBlock's stack. (TaskUnblock's
+// object and stack, its fourth and fifth, are not state.)
 struct StateEvent {
   uint64_t key;  // (tick - the cut's base tick) << 8 | type: a generation spans far < 2^56 ticks
-  uint64_t a0, a1;
-  uint32_t a2, a3;
+  uint64_t a0, a1, a2;
+  uint32_t a3, a4;
   uint64_t tick() const { return key >> 8; }
   format::EventType type() const { return static_cast<format::EventType>(key & 0xff); }
 };
-static_assert(sizeof(StateEvent) == 32);
+static_assert(sizeof(StateEvent) == 40);
 
 // True for the event types that change tracked task states (see TaskStates::Apply).
 bool IsStateEvent(format::EventType type);
@@ -82,6 +83,16 @@ class TaskStates {
   void ApplyRuns(const std::vector<StateEvent>& events, const std::vector<size_t>& runs,
                  const std::vector<uint64_t>& run_threads, uint64_t max_wait_ticks);
 
+  // Starts a generation's application of events: ticks of the StateEvents to come are
+  // relative to `tick_base`, and a task the generation's events name for the first time is
+  // stated (its state before the event goes to stated()). Then lists, as stated, the tasks
+  // running on a thread at the generation's start (a thread whose task records no state
+  // event in the generation still needs it named). Returns them too, in stated().
+  void BeginGeneration(uint64_t tick_base);
+  // The tasks the generation's task table states: each as it was at the generation's start,
+  // once, in the order they were first named (BeginGeneration's running ones first).
+  const std::vector<format::TaskState>& stated() const { return stated_; }
+
   // Forgets everything (tracing turned off).
   void Clear();
 
@@ -105,7 +116,7 @@ class TaskStates {
   // whose seq is past t.seq + 1 waits for the one between. A start of a task still blocked
   // waits for its unblock (unless its seq says it is next), and a start or unblock of a task
   // that another unfinished run is still running waits for that run's block or yield.
-  bool CanApply(const StateEvent& e, const format::TaskState& t, size_t r) const;
+  bool CanApply(const StateEvent& e, const TrackedTask& t, size_t r) const;
   // True if run `r`'s thread is not `thread` and a run of `thread` is still running `task`
   // with events left.
   bool RunningElsewhere(uint64_t task, uint64_t thread, size_t r) const;
@@ -114,6 +125,15 @@ class TaskStates {
   void ApplyOutOfOrder(size_t m, uint64_t max_wait_ticks);
   // Refills run r's window if it is empty and it has a source.
   void RefillIfEmpty(size_t r);
+  // States `t` (see BeginGeneration) if this generation has not yet.
+  // A task first seen in this generation (stated 0: met through an unblock or a start before
+  // its create) has no known earlier state: it is marked, not listed. The scratch slot (id 0)
+  // is never listed.
+  void State(TrackedTask& t) {
+    if (t.stated == stamp_ || t.id == 0) return;
+    if (t.stated != 0) stated_.push_back(t.ToState());
+    t.stated = stamp_;
+  }
 
   TaskTable tasks_;
   absl::flat_hash_map<uint64_t, format::UserTaskInfo> user_tasks_;
@@ -126,6 +146,9 @@ class TaskStates {
   std::vector<StateRun>* runs_ = nullptr;
   StateRunSource* source_ = nullptr;
   std::vector<StateRun> whole_runs_;  // for the unbounded ApplyRuns
+  uint64_t tick_base_ = 0;            // of the generation being applied
+  uint32_t stamp_ = 1;                // of the generation being applied (TrackedTask::stated)
+  std::vector<format::TaskState> stated_;
 };
 
 }  // namespace tracer::tracer_internal

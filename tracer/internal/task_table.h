@@ -14,6 +14,36 @@
 
 namespace tracer::tracer_internal {
 
+// A tracked runtime task: its state as a generation's task table states it (format::TaskState)
+// and what the live-task listing that ends a dump adds (format::LiveTask).
+struct TrackedTask {
+  uint64_t id = 0;
+  uint64_t parent = 0;
+  uint64_t name = 0;    // string id
+  uint64_t thread = 0;  // the thread running it (running or in a syscall), else 0
+  uint64_t labels = 0;  // label-set id
+  uint64_t seq = 0;     // its sequence number (TaskStart/TaskUnblock)
+  uint64_t object = 0;  // what it blocked on (TaskBlock's object), while blocked
+  uint64_t since_tick = 0;  // when it entered `status` (0: before the trace)
+  uint32_t create_stack = 0;  // stack ids
+  uint32_t block_stack = 0;
+  // TaskStates' generation stamp when the task was last stated (listed in a generation's task
+  // table, or created in it): a task appears in a generation's table once, as it was at the
+  // generation's start.
+  uint32_t stated = 0;
+  format::TaskStatus status = format::TaskStatus::kRunnable;
+  format::BlockReason reason = format::BlockReason::kUnknown;  // when blocked
+
+  format::TaskState ToState() const {
+    return {id, parent, name, status, thread, labels, seq, reason};
+  }
+  format::LiveTask ToLive() const {
+    const bool blocked = status == format::TaskStatus::kBlocked;
+    return {id,     parent, name,       status, thread, labels, reason,
+            blocked ? object : 0, since_tick, blocked ? block_stack : create_stack};
+  }
+};
+
 // The tracked task states: entries in a slab, found through an id -> slot map. Slots stay put
 // while others come and go, so a run of events can keep its running task's slot instead of
 // looking the task up again at every event. Collector thread only.
@@ -32,7 +62,7 @@ class TaskTable {
   // Id 0 (no task) gets the scratch slot, which is never listed.
   uint32_t FindOrAdd(uint64_t id) {
     if (ABSL_PREDICT_FALSE(id == 0)) {
-      slab_[kScratch] = format::TaskState{};
+      slab_[kScratch] = TrackedTask{};
       return kScratch;
     }
     Entry& e = direct_[id & kDirectMask];
@@ -48,7 +78,7 @@ class TaskTable {
       slot = free_.back();
       free_.pop_back();
     }
-    slab_[slot] = format::TaskState{};
+    slab_[slot] = TrackedTask{};
     slab_[slot].id = id;
     if (e.id == 0) {
       e = {id, slot};
@@ -79,18 +109,18 @@ class TaskTable {
   bool Valid(uint32_t slot, uint64_t id) const {
     return id != 0 && slot != kNoSlot && slab_[slot].id == id;
   }
-  format::TaskState& at(uint32_t slot) { return slab_[slot]; }
+  TrackedTask& at(uint32_t slot) { return slab_[slot]; }
   size_t size() const { return size_; }
   // Every tracked task, in slot order.
   template <typename F>
   void ForEach(F&& f) const {
     if (size_ == 0) return;
-    for (const format::TaskState& t : slab_) {
+    for (const TrackedTask& t : slab_) {
       if (t.id != 0) f(t);
     }
   }
   void Clear() {
-    for (const format::TaskState& t : slab_) {
+    for (const TrackedTask& t : slab_) {
       if (t.id != 0) direct_[t.id & kDirectMask] = {};
     }
     overflow_.clear();
@@ -112,7 +142,7 @@ class TaskTable {
   ZeroedArray<Entry> direct_{kDirectMask + 1};  // zero pages: touched as ids come
   absl::flat_hash_map<uint64_t, uint32_t> overflow_;
   static constexpr uint32_t kScratch = 0;
-  std::vector<format::TaskState> slab_ = std::vector<format::TaskState>(1);  // [0]: scratch
+  std::vector<TrackedTask> slab_ = std::vector<TrackedTask>(1);  // [0]: scratch
   std::vector<uint32_t> free_;
   size_t size_ = 0;
 };
