@@ -84,7 +84,7 @@ TEST_F(TraceStatsTest, CountsAreExact) {
   const std::string data = MakeTrace();
   absl::StatusOr<TraceStats> st = Stats(data);
   ASSERT_TRUE(st.ok()) << st.status();
-  EXPECT_EQ(st->version_major, 1);
+  EXPECT_EQ(st->version_major, 2);
   EXPECT_EQ(st->version_minor, 0);
   EXPECT_EQ(st->file_bytes, data.size());
   EXPECT_EQ(st->generations, 2u);
@@ -178,6 +178,41 @@ TEST_F(TraceStatsTest, TextAndJsonReportTheNumbers) {
   EXPECT_TRUE(absl::StrContains(json, "\"duration_ns\":96000,")) << json;
   EXPECT_EQ(json.front(), '{');
   EXPECT_EQ(json.back(), '}');
+}
+
+// The listing that ends a dump is counted apart from the generations with events, its tasks
+// by status (the last listing's), and its task ids join the distinct runtime tasks.
+TEST_F(TraceStatsTest, ListingIsCountedApartWithItsTasksByStatus) {
+  std::string data = MakeTrace();
+  format::GenerationBuilder gb(3);
+  gb.SetClock({kHz, 3000, kMono0 + 2000 * 64, kReal0 + 2000 * 64});
+  gb.SetListing();
+  gb.AddString(3, "req");
+  using format::BlockReason;
+  using format::TaskStatus;
+  gb.AddLiveTask({5, 4, 3, TaskStatus::kRunnable, 0, 0, BlockReason::kUnknown, 0, 2500, 0});
+  gb.AddLiveTask({7, 0, 3, TaskStatus::kBlocked, 0, 0, BlockReason::kChannel, 0x10, 900, 0});
+  gb.AddLiveTask({8, 0, 3, TaskStatus::kBlocked, 0, 0, BlockReason::kSleep, 0, 950, 0});
+  gb.AddLiveTask({9, 0, 3, TaskStatus::kSyscall, 10, 0, BlockReason::kUnknown, 0, 2900, 0});
+  gb.AppendTo(&data, /*compress=*/false);
+  absl::StatusOr<TraceStats> st = Stats(data);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->generations, 2u);
+  EXPECT_EQ(st->listings, 1u);
+  EXPECT_EQ(st->live_tasks, 4u);
+  const auto n = [&](TaskStatus s) { return st->live_tasks_by_status[static_cast<size_t>(s)]; };
+  EXPECT_EQ(n(TaskStatus::kBlocked), 2u);
+  EXPECT_EQ(n(TaskStatus::kRunnable), 1u);
+  EXPECT_EQ(n(TaskStatus::kSyscall), 1u);
+  EXPECT_EQ(n(TaskStatus::kRunning), 0u);
+  EXPECT_EQ(st->tasks, 6u) << "4, 5, 6, 7 from the generations; 8 and 9 from the listing";
+  const std::string text = FormatTraceStatsText(*st);
+  EXPECT_TRUE(absl::StrContains(
+      text, "live at the end:  4 (0 running, 1 in syscall, 1 runnable, 2 blocked)\n"))
+      << text;
+  EXPECT_TRUE(absl::StrContains(FormatTraceStatsJson(*st),
+                                "\"listings\":1,\"live_tasks\":{\"total\":4,\"running\":0,"
+                                "\"syscall\":1,\"runnable\":1,\"blocked\":2}"));
 }
 
 }  // namespace

@@ -67,6 +67,7 @@ case $case_name in
     expect_out '^threads: *4'
     expect_out '"worker-2"'
     expect_out '^runtime tasks: *33'
+    expect_out '^live at the end: *1 (1 running, 0 in syscall, 0 runnable, 0 blocked)'
     expect_out '^user tasks: *32'
     expect_out '^events: *875 '
     expect_out '^  TaskBlock  *64$'
@@ -77,6 +78,7 @@ case $case_name in
     [[ $(wc -l <"$out") == 1 ]] || fail "json stats is not one line"
     need_jq
     [[ $(jq '.events' "$out") == 875 ]] || fail "json events != 875"
+    [[ $(jq '.live_tasks.total' "$out") == 1 ]] || fail "json live_tasks.total != 1"
     [[ $(jq '.events_by_type.PhaseBegin' "$out") == 2 ]] || fail "json PhaseBegin != 2"
     [[ $(jq '.compressed_generations' "$out") == 1 ]] || fail "json compressed != 1"
     [[ $(jq -r '.wall_clock_start' "$out") == 2024-03-01T09:00:00* ]] || fail "json wall clock"
@@ -100,10 +102,11 @@ case $case_name in
     expect_out '"category":"http","message":"GET /api/users/40"'
     ;;
   truncated)
-    # Cut the file in the middle of its last generation: the events of the generations before
-    # it are printed, then one error line naming the offset, and exit 1.
+    # Cut the file in the middle of its last generation with events (the listing that ends it
+    # is about 1.5 KB): the events of the generations before it are printed, then one error
+    # line naming the offset, and exit 1.
     size=$(stat -c %s "$sample")
-    head -c $((size - 500)) "$sample" >"$work/truncated.trace"
+    head -c $((size - 2500)) "$sample" >"$work/truncated.trace"
     run 1 dump "$work/truncated.trace"
     expect_one_error_line; expect_err 'offset'
     lines=$(wc -l <"$out")

@@ -69,7 +69,18 @@ absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader) {
     if (!next.ok()) return next.status();
     if (*next == nullptr) break;
     const format::Generation& gen = **next;
-    ++st.generations;
+    if (gen.listing) {
+      ++st.listings;
+      st.live_tasks = gen.live_tasks.size();
+      st.live_tasks_by_status.fill(0);
+      for (const format::LiveTask& t : gen.live_tasks) {
+        ++st.live_tasks_by_status[static_cast<size_t>(t.status)];
+        Insert(&tasks, t.id);
+        Insert(&tasks, t.parent);
+      }
+    } else {
+      ++st.generations;
+    }
     if (gen.compressed) ++st.compressed_generations;
     st.batches += gen.batches.size();
     for (const format::ThreadInfo& t : gen.threads) {
@@ -139,6 +150,15 @@ std::string FormatTraceStatsText(const TraceStats& st) {
                           t.name.empty() ? "-" : absl::StrCat("\"", t.name, "\""), t.events);
   }
   absl::StrAppendFormat(&out, "runtime tasks:    %d\n", st.tasks);
+  if (st.listings > 0) {
+    using format::TaskStatus;
+    const auto n = [&](TaskStatus s) { return st.live_tasks_by_status[static_cast<size_t>(s)]; };
+    absl::StrAppendFormat(&out,
+                          "live at the end:  %d (%d running, %d in syscall, %d runnable, %d "
+                          "blocked)\n",
+                          st.live_tasks, n(TaskStatus::kRunning), n(TaskStatus::kSyscall),
+                          n(TaskStatus::kRunnable), n(TaskStatus::kBlocked));
+  }
   absl::StrAppendFormat(&out, "user tasks:       %d\n", st.user_tasks);
   absl::StrAppendFormat(&out, "events:           %d (%.2f bytes/event)\n", st.events,
                         st.bytes_per_event());
@@ -185,7 +205,17 @@ std::string FormatTraceStatsJson(const TraceStats& st) {
                     ",\"lost_events\":", t.lost_events, "}");
     first = false;
   }
-  absl::StrAppend(&out, "],\"runtime_tasks\":", st.tasks, ",\"user_tasks\":", st.user_tasks,
+  absl::StrAppend(&out, "],\"runtime_tasks\":", st.tasks);
+  if (st.listings > 0) {
+    using format::TaskStatus;
+    const auto n = [&](TaskStatus s) { return st.live_tasks_by_status[static_cast<size_t>(s)]; };
+    absl::StrAppend(&out, ",\"listings\":", st.listings, ",\"live_tasks\":{\"total\":",
+                    st.live_tasks, ",\"running\":", n(TaskStatus::kRunning),
+                    ",\"syscall\":", n(TaskStatus::kSyscall),
+                    ",\"runnable\":", n(TaskStatus::kRunnable),
+                    ",\"blocked\":", n(TaskStatus::kBlocked), "}");
+  }
+  absl::StrAppend(&out, ",\"user_tasks\":", st.user_tasks,
                   ",\"events\":", st.events, ",\"events_by_type\":{");
   first = true;
   for (size_t i = 0; i < st.events_by_type.size(); ++i) {

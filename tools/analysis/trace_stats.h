@@ -28,9 +28,15 @@ struct TraceStats {
   uint16_t version_major = 0;
   uint16_t version_minor = 0;
   uint64_t file_bytes = 0;  // every byte read: file header + every generation (header + payload)
-  uint64_t generations = 0;
+  uint64_t generations = 0;  // with events: the live-task listings are counted apart
   uint64_t compressed_generations = 0;
   uint64_t batches = 0;
+  // Live-task listings (format 2.x, section 11: the generation a dump or a capture ends
+  // with), and the tasks the last one lists, by status (index: format::TaskStatus).
+  uint64_t listings = 0;
+  uint64_t live_tasks = 0;
+  std::array<uint64_t, static_cast<size_t>(format::TaskStatus::kNumTaskStatuses)>
+      live_tasks_by_status{};
 
   // Threads by id: every thread named in a thread table, owning a batch, or in a loss record.
   std::map<uint64_t, ThreadStats> threads;

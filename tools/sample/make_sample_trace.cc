@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,6 +78,8 @@ struct SimEvent {
 // What the state tables need to know about a runtime task.
 struct TaskModel {
   uint64_t parent = 0, name = 0, labels = 0, seq = 0, thread = 0;
+  uint64_t object = 0, create_stack = 0, block_stack = 0;
+  int64_t since_ns = 0;  // when it entered `status`
   format::TaskStatus status = format::TaskStatus::kRunnable;
   BlockReason reason = BlockReason::kUnknown;
 };
@@ -188,7 +191,21 @@ class SampleTrace {
       const int64_t mono = MonoAt(tick);
       gb.SetClock({kTicksPerSecond, tick, mono, kBaseRealNs + (mono - kBaseMonoNs)});
       gb.SetTimeSpan(kBaseMonoNs + begin, kBaseMonoNs + end);
-      AddTables(&gb);
+      // Format 2.x: a generation states the tasks that appear in it (named by one of its
+      // events, or running on a thread at its start), as they were at its start.
+      std::set<uint64_t> appear;
+      for (const auto& [thread, task] : running_) appear.insert(task);
+      for (size_t i = next; i < events_.size() && events_[i].ns < end; ++i) {
+        switch (events_[i].type) {
+          case EventType::kTaskStart:
+          case EventType::kTaskBlock:
+          case EventType::kTaskUnblock:
+          case EventType::kTaskYield:
+          case EventType::kTaskEnd: appear.insert(events_[i].args[0]); break;
+          default: break;
+        }
+      }
+      AddTables(&gb, appear);
       if (g == 2) {
         // worker-2's buffer pool ran dry for 300 us: 37 events were dropped and counted.
         gb.AddLoss({kWorker2, 37, TickAt(24'100'000), TickAt(24'400'000)});
@@ -217,6 +234,22 @@ class SampleTrace {
       }
       gb.AppendTo(&out, /*compress=*/g == compressed_gen);
     }
+    // A dump ends with the listing of every live task, as of its end.
+    const int64_t end = num_generations * 10'000'000;
+    format::GenerationBuilder gb(num_generations + 1);
+    const uint64_t tick = TickAt(end);
+    const int64_t mono = MonoAt(tick);
+    gb.SetClock({kTicksPerSecond, tick, mono, kBaseRealNs + (mono - kBaseMonoNs)});
+    gb.SetTimeSpan(kBaseMonoNs + end, kBaseMonoNs + end);
+    gb.SetListing();
+    AddTables(&gb, {});
+    for (const auto& [id, t] : tasks_) {
+      const bool blocked = t.status == format::TaskStatus::kBlocked;
+      gb.AddLiveTask({id, t.parent, t.name, t.status, t.thread, t.labels,
+                      blocked ? t.reason : BlockReason::kUnknown, blocked ? t.object : 0,
+                      TickAt(t.since_ns), blocked ? t.block_stack : t.create_stack});
+    }
+    gb.AppendTo(&out, /*compress=*/false);
     return out;
   }
 
@@ -288,8 +321,9 @@ class SampleTrace {
   }
 
   // Every table a generation needs to stand alone: all strings and stacks, the label sets, the
-  // threads, the mapping, and the state of each task and user task alive at its start.
-  void AddTables(format::GenerationBuilder* gb) {
+  // threads, the mapping, the state at its start of each task of `tasks` alive then, and the
+  // user tasks alive at its start.
+  void AddTables(format::GenerationBuilder* gb, const std::set<uint64_t>& tasks) {
     for (size_t i = 0; i < strings_.strings().size(); ++i) {
       gb->AddString(i + 1, strings_.strings()[i]);
     }
@@ -298,6 +332,7 @@ class SampleTrace {
     for (const auto& [id, name] : thread_names_) gb->AddThread({id, name});
     gb->AddMapping(mapping_);
     for (const auto& [id, t] : tasks_) {
+      if (!tasks.contains(id)) continue;
       gb->AddTask({id, t.parent, t.name, t.status, t.thread, t.labels, t.seq, t.reason});
     }
     for (const auto& [id, name] : user_tasks_) gb->AddUserTask({id, 0, name});
@@ -307,13 +342,20 @@ class SampleTrace {
   void Apply(const SimEvent& e) {
     const std::vector<uint64_t>& a = e.args;
     switch (e.type) {
-      case EventType::kTaskCreate: tasks_[a[0]] = {a[1], a[2], a[3]}; break;
+      case EventType::kTaskCreate: {
+        TaskModel& t = tasks_[a[0]];
+        t = {a[1], a[2], a[3]};
+        t.create_stack = a[4];
+        t.since_ns = e.ns;
+        break;
+      }
       case EventType::kTaskStart: {
         TaskModel& t = tasks_[a[0]];
         t.status = format::TaskStatus::kRunning;
         t.thread = e.thread;
         t.seq = a[1];
         t.reason = BlockReason::kUnknown;
+        t.since_ns = e.ns;
         running_[e.thread] = a[0];
         break;
       }
@@ -321,6 +363,9 @@ class SampleTrace {
         TaskModel& t = tasks_[a[0]];
         t.status = format::TaskStatus::kBlocked;
         t.reason = static_cast<BlockReason>(a[1]);
+        t.object = a[2];
+        t.block_stack = a[3];
+        t.since_ns = e.ns;
         t.thread = 0;
         running_.erase(e.thread);
         break;
@@ -330,11 +375,13 @@ class SampleTrace {
         t.status = format::TaskStatus::kRunnable;
         t.reason = BlockReason::kUnknown;
         t.seq = a[1];
+        t.since_ns = e.ns;
         break;
       }
       case EventType::kTaskYield:
         tasks_[a[0]].status = format::TaskStatus::kRunnable;
         tasks_[a[0]].thread = 0;
+        tasks_[a[0]].since_ns = e.ns;
         running_.erase(e.thread);
         break;
       case EventType::kTaskEnd:
@@ -347,6 +394,7 @@ class SampleTrace {
           tasks_[it->second].status = e.type == EventType::kSyscallBegin
                                           ? format::TaskStatus::kSyscall
                                           : format::TaskStatus::kRunning;
+          tasks_[it->second].since_ns = e.ns;
         }
         break;
       case EventType::kUserTaskBegin: user_tasks_[a[0]] = a[2]; break;
