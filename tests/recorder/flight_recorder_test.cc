@@ -495,6 +495,11 @@ TEST(FlightRecorderTest, CompressedRecorderDumpReadsBackInFewerBytes) {
     c.compress = compress;
     FlightRecorder fr(c);
     EXPECT_TRUE(fr.Start().ok());
+    static const Name kParked("parked");
+    TaskRef parked;
+    hooks::TaskCreate(parked, kParked);
+    hooks::TaskStart(parked);
+    hooks::TaskBlock(parked, BlockReason::kSleep);
     const Task task;
     for (int i = 0; i < kEvents; ++i) {
       hooks::Counter(kCategory, i);
@@ -505,6 +510,7 @@ TEST(FlightRecorderTest, CompressedRecorderDumpReadsBackInFewerBytes) {
     absl::StatusOr<uint64_t> n = fr.WriteTo(sink, &st);
     EXPECT_TRUE(n.ok()) << n.status();
     EXPECT_EQ(st.bytes, sink.data().size());
+    EXPECT_EQ(st.tasks_listed, 1u) << "the parked task";
     EXPECT_TRUE(fr.Stop().ok());
     return sink.Release();
   };
@@ -516,8 +522,11 @@ TEST(FlightRecorderTest, CompressedRecorderDumpReadsBackInFewerBytes) {
     auto rb = ReadTrace(*bytes);
     ASSERT_TRUE(rb.ok()) << rb.status();
     EXPECT_EQ(rb->lost, 0u);
-    ASSERT_FALSE(rb->generations.empty());
+    ASSERT_GE(rb->generations.size(), 2u);
     for (const auto& g : rb->generations) EXPECT_EQ(g->compressed, compressed) << g->seq;
+    ASSERT_TRUE(rb->generations.back()->listing) << "the listing, compressed like the rest";
+    ASSERT_EQ(rb->generations.back()->live_tasks.size(), 1u);
+    EXPECT_EQ(rb->generations.back()->live_tasks[0].status, format::TaskStatus::kBlocked);
     std::vector<int64_t> counters;
     int logs = 0;
     for (const auto& [e, g] : rb->events) {

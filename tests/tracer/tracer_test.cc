@@ -663,10 +663,13 @@ TEST_F(TracerTest, GenerationsListLoadedObjectsIncludingOnesLoadedMidCapture) {
   dlclose(lib);
 }
 
-// TraceOptions::compress: every generation is stored lz4-compressed and reads back with every
-// event, in fewer bytes than the same events uncompressed.
+// TraceOptions::compress: every generation, the closing listing included, is stored
+// lz4-compressed and reads back with every event, in fewer bytes than the same events
+// uncompressed.
 TEST_F(TracerTest, CompressedCaptureReadsBackEveryEventInFewerBytes) {
   static const Name kCategory("compressible");
+  static const Name kParked("parked");
+  TaskRef parked;
   constexpr int kEvents = 4000;
   const std::string message(100, 'z');
   // The same events into a capture of each kind, in two generations (one cut midway).
@@ -676,6 +679,9 @@ TEST_F(TracerTest, CompressedCaptureReadsBackEveryEventInFewerBytes) {
     o.generation_period = absl::Seconds(60);
     o.compress = compress;
     EXPECT_TRUE(StartTrace(sink, o).ok());
+    hooks::TaskCreate(parked, kParked);
+    hooks::TaskStart(parked);
+    hooks::TaskBlock(parked, BlockReason::kSleep);
     const Task task;
     for (int i = 0; i < kEvents; ++i) {
       if (i == kEvents / 2) {
@@ -695,8 +701,13 @@ TEST_F(TracerTest, CompressedCaptureReadsBackEveryEventInFewerBytes) {
     absl::StatusOr<testing::ReadBack> rb = ReadTrace(*bytes);
     ASSERT_TRUE(rb.ok()) << rb.status();
     EXPECT_EQ(rb->lost, 0u);
-    ASSERT_GE(rb->generations.size(), 2u);
+    ASSERT_GE(rb->generations.size(), 3u);
     for (const auto& g : rb->generations) EXPECT_EQ(g->compressed, compressed) << g->seq;
+    const format::Generation& listing = *rb->generations.back();
+    ASSERT_TRUE(listing.listing);
+    ASSERT_EQ(listing.live_tasks.size(), 1u);
+    EXPECT_EQ(listing.live_tasks[0].id, parked.id);
+    EXPECT_EQ(listing.live_tasks[0].reason, BlockReason::kSleep);
     std::vector<int64_t> counters;
     int logs = 0;
     for (const auto& [e, g] : rb->events) {
