@@ -390,7 +390,15 @@ struct TracerStats {
   uint64_t generations = 0;      // sealed
   uint64_t threads_registered = 0;
   uint64_t strings_dropped = 0;  // intern table full (id 0 recorded instead)
+  // Stacks not recorded: no free slot within reach in the stack table's active half (the
+  // collector rotates the halves before it fills: only a burst of distinct stacks within one
+  // generation can do it).
   uint64_t stacks_dropped = 0;
+  // Stack ids written in an event after their half of the table was emptied (a thread that
+  // captured a stack and waited more than a generation before recording its event): defined
+  // in the trace as an empty stack. The halves' rotations so far.
+  uint64_t stacks_expired = 0;
+  uint64_t stack_table_rotations = 0;
   // The buffer pool's bytes while something traces (both 0 otherwise; headers included): a
   // pool that stays mostly in use means the collector is behind, or more threads record at
   // once than it has room for (BufferConfig), and events are about to be dropped.

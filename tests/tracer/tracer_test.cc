@@ -445,6 +445,100 @@ TEST_F(TracerTest, TaskStatesFollowEventsAcrossThreadsAndCuts) {
   EXPECT_EQ(listing.String(lx->name), "state-task");
 }
 
+// Call paths that differ in every frame: Walk(path, depth) descends through WalkA or WalkB by
+// the path's bits, so 2^depth paths make 2^depth distinct stacks at the leaf.
+ABSL_ATTRIBUTE_NOINLINE void Walk(uint32_t path, int depth, TaskRef& t);
+ABSL_ATTRIBUTE_NOINLINE void WalkA(uint32_t path, int depth, TaskRef& t) {
+  Walk(path, depth, t);
+  asm volatile("" ::: "memory");  // not a tail call: the frame stays
+}
+ABSL_ATTRIBUTE_NOINLINE void WalkB(uint32_t path, int depth, TaskRef& t) {
+  Walk(path, depth, t);
+  asm volatile("" ::: "memory");
+}
+ABSL_ATTRIBUTE_NOINLINE void Walk(uint32_t path, int depth, TaskRef& t) {
+  if (depth == 0) {
+    hooks::TaskStart(t);
+    hooks::TaskBlock(t, BlockReason::kMutex, nullptr);  // its stack: the path
+  } else if ((path & 1) != 0) {
+    WalkA(path >> 1, depth - 1, t);
+  } else {
+    WalkB(path >> 1, depth - 1, t);
+  }
+  asm volatile("" ::: "memory");
+}
+
+// Many more distinct stacks than the stack table's half holds (CPU samples and blocking sites
+// make them in a long-running process): none is dropped, the table's halves rotate, and every
+// stack an event names is defined, with its frames, in the event's generation.
+TEST_F(TracerTest, ManyDistinctStacksAreNeverDroppedAndAlwaysDefined) {
+  // 2^15 paths: a stack keeps its innermost 32 frames, which tell 15 levels apart; twice the
+  // 16 K stacks the table held in all before it had halves.
+  constexpr int kDepth = 15;
+  constexpr uint32_t kPaths = uint32_t{1} << kDepth;
+  StringSink sink;
+  TraceOptions o;
+  o.generation_period = absl::Milliseconds(10);
+  ASSERT_TRUE(StartTrace(sink, o).ok());
+  const TracerStats before = GetTracerStats();
+  static const Name kName("walker");
+  TaskRef t, parked;
+  hooks::TaskCreate(t, kName);
+  hooks::TaskCreate(parked, kName);
+  hooks::TaskStart(parked);
+  hooks::TaskBlock(parked, BlockReason::kSleep);  // its stack must outlive the rotations
+  for (uint32_t p = 0; p < kPaths; ++p) {
+    Walk(p, kDepth, t);
+    if (p % 4096 == 4095) {  // a cut between chunks: the table rotates at cuts
+      const uint64_t g = GetTracerStats().generations;
+      for (int i = 0; i < 2000 && GetTracerStats().generations == g; ++i) {
+        absl::SleepFor(absl::Milliseconds(1));
+      }
+    }
+  }
+  ASSERT_TRUE(StopTrace().ok());
+  const TracerStats after = GetTracerStats();
+  EXPECT_EQ(after.stacks_dropped, before.stacks_dropped);
+  EXPECT_GE(after.stack_table_rotations, before.stack_table_rotations + 1);
+  EXPECT_EQ(after.stacks_expired, before.stacks_expired);
+  auto rb = ReadTrace(sink.Release());
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  EXPECT_EQ(rb->lost, 0u);
+  std::set<std::vector<uint64_t>> distinct;
+  size_t blocks = 0;
+  for (const auto& [e, g] : rb->events) {
+    if (e.type != EventType::kTaskBlock || e.args[0] != t.id) continue;
+    ++blocks;
+    const format::Stack* st = rb->generations[g]->FindStack(e.args[3]);
+    ASSERT_NE(st, nullptr) << "block " << blocks;
+    ASSERT_GE(st->frames.size(), 16u) << "block " << blocks;
+    std::vector<uint64_t> pcs;
+    for (const format::Frame& f : st->frames) pcs.push_back(f.pc);
+    distinct.insert(std::move(pcs));
+  }
+  EXPECT_EQ(blocks, kPaths);
+  EXPECT_EQ(distinct.size(), kPaths) << "each path its own stack";
+  EXPECT_GE(after.stack_table_rotations, before.stack_table_rotations + 2);
+  // The parked task's stack was in a half emptied since: the listing still names it.
+  const format::Generation& listing = *rb->generations.back();
+  ASSERT_TRUE(listing.listing);
+  const format::LiveTask* lp = nullptr;
+  for (const auto& lt : listing.live_tasks) {
+    if (lt.id == parked.id) lp = &lt;
+  }
+  ASSERT_NE(lp, nullptr);
+  const format::Stack* ps = listing.FindStack(lp->stack);
+  ASSERT_NE(ps, nullptr);
+  EXPECT_FALSE(ps->frames.empty());
+  uint64_t block_stack_pc = 0;
+  for (const auto& [e, g] : rb->events) {
+    if (e.type == EventType::kTaskBlock && e.args[0] == parked.id) {
+      block_stack_pc = rb->generations[g]->FindStack(e.args[3])->frames[0].pc;
+    }
+  }
+  EXPECT_EQ(ps->frames[0].pc, block_stack_pc) << "the stack where it blocked";
+}
+
 TEST_F(TracerTest, PoolLargerThanAGenerationCanHoldIsRefused) {
   BufferConfig c;
   c.pool_bytes = size_t{1} << 30;

@@ -338,6 +338,15 @@ void Collector::Cut(bool final) {
 
   // 7: buffers back to the pool (the consumers have copies of the bytes).
   for (Buffer* b : in.batches) ReturnBuffer(b);
+  // The stack table's halves rotate when the active one passes half full (intern_table.h):
+  // this generation's stacks are encoded, and the live tasks' stacks move to the new half.
+  TaskTable& tasks = states_.tasks();  // the lambda runs under control_mu_, here
+  Stacks().RotateIfFull([&tasks](absl::FunctionRef<void(uint32_t&)> move) {
+    tasks.ForEachMutable([&](TrackedTask& t) {
+      move(t.create_stack);
+      move(t.block_stack);
+    });
+  });
 
   g_events_sealed.fetch_add(events, std::memory_order_relaxed);
   g_seal_cpu_ns.fetch_add(ThreadCpuNs() - cpu_start, std::memory_order_relaxed);

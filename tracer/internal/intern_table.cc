@@ -2,7 +2,9 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -82,16 +84,24 @@ absl::string_view StringTable::Get(uint32_t id) const {
   return absl::string_view(slot.data, slot.len);
 }
 
-StackTable::StackTable(size_t slots)
-    : slots_(static_cast<Slot*>(MapZeroed(slots * sizeof(Slot)))), mask_(slots - 1) {
-  // The mapping's zero pages are empty slots already: nothing is touched until used.
+StackTable::StackTable(size_t slots_per_half) : mask_(slots_per_half - 1) {
+  if (slots_per_half > (size_t{1} << 15) || (slots_per_half & mask_) != 0) std::abort();
+  // The mappings' zero pages are empty slots already: nothing is touched until used.
+  for (Half& h : halves_) h.slots = static_cast<Slot*>(MapZeroed(slots_per_half * sizeof(Slot)));
+  halves_[1].epoch.store(1, std::memory_order_relaxed);  // never active yet: no id of it exists
 }
 
-StackTable::~StackTable() { munmap(slots_, (mask_ + 1) * sizeof(Slot)); }
+StackTable::~StackTable() {
+  for (Half& h : halves_) munmap(h.slots, (mask_ + 1) * sizeof(Slot));
+}
 
-uint32_t StackTable::Intern(absl::Span<const uintptr_t> pcs) {
+uint32_t StackTable::Intern(absl::Span<const uintptr_t> pcs) { return InternInto(Active(), pcs); }
+
+uint32_t StackTable::InternInto(uint64_t epoch, absl::Span<const uintptr_t> pcs) {
   if (pcs.empty()) return 0;
   if (pcs.size() > kMaxStackDepth) pcs = pcs.subspan(0, kMaxStackDepth);
+  Half& h = halves_[epoch & 1];
+  const uint32_t id_epoch = EpochBits(epoch) << kEpochShift;
   const uint64_t tag = Tag(absl::HashOf(pcs));
   auto same = [&](const Slot& slot) {
     return slot.depth == pcs.size() &&
@@ -99,28 +109,89 @@ uint32_t StackTable::Intern(absl::Span<const uintptr_t> pcs) {
   };
   size_t i = tag & mask_;
   for (size_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
-    Slot& slot = slots_[i];
+    Slot& slot = h.slots[i];
     uint64_t st = std::atomic_ref<uint64_t>(slot.state).load(std::memory_order_acquire);
-    if (st == tag && same(slot)) return static_cast<uint32_t>(i + 1);
+    if (st == tag && same(slot)) return id_epoch | static_cast<uint32_t>(i + 1);
     if (st != kEmpty) continue;
     if (!std::atomic_ref<uint64_t>(slot.state).compare_exchange_strong(st, kBusy, std::memory_order_acquire)) {
-      if (st == tag && same(slot)) return static_cast<uint32_t>(i + 1);
+      if (st == tag && same(slot)) return id_epoch | static_cast<uint32_t>(i + 1);
       continue;
     }
+    h.used.fetch_add(1, std::memory_order_relaxed);
     std::memcpy(slot.pcs, pcs.data(), pcs.size() * sizeof(uintptr_t));
     slot.depth = static_cast<uint32_t>(pcs.size());
     std::atomic_ref<uint64_t>(slot.state).store(tag, std::memory_order_release);
-    return static_cast<uint32_t>(i + 1);
+    return id_epoch | static_cast<uint32_t>(i + 1);
   }
   misses_.fetch_add(1, std::memory_order_relaxed);
   return 0;
 }
 
 absl::Span<const uintptr_t> StackTable::Get(uint32_t id) const {
-  if (id == 0 || id > mask_ + 1) return {};
-  Slot& slot = slots_[id - 1];
-  if (std::atomic_ref<uint64_t>(slot.state).load(std::memory_order_acquire) <= kBusy) return {};
-  return absl::Span<const uintptr_t>(slot.pcs, slot.depth);
+  if (id == 0) return {};
+  const uint32_t bits = id >> kEpochShift;
+  const size_t slot = (id & kSlotMask) - 1;
+  if (bits > kEpochMask || slot > mask_) return {};
+  const Half& h = halves_[bits & 1];
+  if (EpochBits(h.epoch.load(std::memory_order_relaxed)) != bits) {
+    expired_.fetch_add(1, std::memory_order_relaxed);
+    return {};
+  }
+  Slot& s = h.slots[slot];
+  if (std::atomic_ref<uint64_t>(s.state).load(std::memory_order_acquire) <= kBusy) return {};
+  return absl::Span<const uintptr_t>(s.pcs, std::min<size_t>(s.depth, kMaxStackDepth));
+}
+
+bool StackTable::RotateIfFull(KeptIds kept) {
+  if (active_used() < (mask_ + 1) / 4) return false;
+  Rotate(kept);
+  return true;
+}
+
+void StackTable::Rotate(KeptIds kept) {
+  const uint64_t next = Active() + 1;
+  Half& h = halves_[next & 1];  // the half of epoch next - 2: emptied, then made active
+  const uint32_t old_bits = EpochBits(h.epoch.load(std::memory_order_relaxed));
+  // The kept ids of that half, with their frames, before it is emptied.
+  struct Moved {
+    uint32_t from = 0, to = 0;
+    uint32_t depth = 0;
+    uintptr_t pcs[kMaxStackDepth];
+  };
+  std::vector<Moved> moved;
+  kept([&](uint32_t& id) {
+    if (id == 0 || (id >> kEpochShift) != old_bits) return;
+    const absl::Span<const uintptr_t> pcs = Get(id);
+    Moved m;
+    m.from = id;
+    m.depth = static_cast<uint32_t>(pcs.size());
+    std::copy(pcs.begin(), pcs.end(), m.pcs);
+    moved.push_back(m);
+  });
+  std::sort(moved.begin(), moved.end(), [](const Moved& a, const Moved& b) { return a.from < b.from; });
+  moved.erase(std::unique(moved.begin(), moved.end(),
+                          [](const Moved& a, const Moved& b) { return a.from == b.from; }),
+              moved.end());
+  // Emptied: its pages go back to the kernel and read as zero (empty slots) from now on.
+  const size_t bytes = (mask_ + 1) * sizeof(Slot);
+  if (madvise(h.slots, bytes, MADV_DONTNEED) != 0) {
+    std::memset(static_cast<void*>(h.slots), 0, bytes);  // not expected for a private mapping
+  }
+  h.used.store(0, std::memory_order_relaxed);
+  h.epoch.store(next, std::memory_order_relaxed);
+  // Pairs with the interners' acquire load in Active(): they see the half emptied.
+  active_.store(next, std::memory_order_release);
+  rotations_.fetch_add(1, std::memory_order_relaxed);
+  if (moved.empty()) return;
+  for (Moved& m : moved) {
+    m.to = InternInto(next, absl::Span<const uintptr_t>(m.pcs, m.depth));
+  }
+  kept([&](uint32_t& id) {
+    if (id == 0 || (id >> kEpochShift) != old_bits) return;
+    auto it = std::lower_bound(moved.begin(), moved.end(), id,
+                               [](const Moved& m, uint32_t v) { return m.from < v; });
+    id = it != moved.end() && it->from == id ? it->to : 0;
+  });
 }
 
 }  // namespace tracer::tracer_internal

@@ -16,7 +16,7 @@
 namespace tracer::tracer_internal {
 
 StackTable& Stacks() {
-  static StackTable* t = new StackTable(1 << 14);
+  static StackTable* t = new StackTable(1 << 15);  // slots per half: 8.5 MiB each at most
   return *t;
 }
 

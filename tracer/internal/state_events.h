@@ -97,6 +97,7 @@ class TaskStates {
   void Clear();
 
   const TaskTable& tasks() const { return tasks_; }
+  TaskTable& tasks() { return tasks_; }  // for moving the stack ids it keeps (cut.cc)
   const absl::flat_hash_map<uint64_t, format::UserTaskInfo>& user_tasks() const {
     return user_tasks_;
   }

@@ -29,6 +29,8 @@ TracerStats GetStats() {
   s.threads_registered = g_threads_registered.load(std::memory_order_relaxed);
   s.strings_dropped = Strings().misses();
   s.stacks_dropped = Stacks().misses();
+  s.stacks_expired = Stacks().expired();
+  s.stack_table_rotations = Stacks().rotations();
   const PoolFigures pool = PoolStats();
   s.pool_bytes = pool.bytes;
   s.pool_bytes_free = pool.free_bytes;

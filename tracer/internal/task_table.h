@@ -119,6 +119,13 @@ class TaskTable {
       if (t.id != 0) f(t);
     }
   }
+  template <typename F>
+  void ForEachMutable(F&& f) {
+    if (size_ == 0) return;
+    for (TrackedTask& t : slab_) {
+      if (t.id != 0) f(t);
+    }
+  }
   void Clear() {
     for (const TrackedTask& t : slab_) {
       if (t.id != 0) direct_[t.id & kDirectMask] = {};
