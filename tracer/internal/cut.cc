@@ -387,15 +387,17 @@ bool Collector::EncodeListing(std::string* out, bool compress, uint64_t* listed)
   scan.strings.clear();
   scan.stacks.clear();
   scan.labels.clear();
-  format::GenerationBuilder* const builder = &builder_;  // the lambda runs under control_mu_
+  // The lambda runs under control_mu_, here: it reaches the guarded members through pointers.
+  format::GenerationBuilder* const builder = &builder_;
+  ScanResult* const used = &scan_;
   uint64_t n = 0;
   states_.tasks().ForEach([&](const TrackedTask& t) {
     const format::LiveTask live = t.ToLive();
     builder->AddLiveTask(live);
     ++n;
-    if (live.name) scan.strings.insert(static_cast<uint32_t>(live.name));
-    if (live.labels) scan.labels.insert(static_cast<uint32_t>(live.labels));
-    if (live.stack) scan.stacks.insert(static_cast<uint32_t>(live.stack));
+    if (live.name) used->strings.insert(static_cast<uint32_t>(live.name));
+    if (live.labels) used->labels.insert(static_cast<uint32_t>(live.labels));
+    if (live.stack) used->stacks.insert(static_cast<uint32_t>(live.stack));
   });
   for (const auto& [id, t] : states_.user_tasks()) {
     gb.AddUserTask(t);
