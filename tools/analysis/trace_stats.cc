@@ -80,8 +80,8 @@ absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader) {
       }
     } else {
       ++st.generations;
+      if (gen.compressed) ++st.compressed_generations;
     }
-    if (gen.compressed) ++st.compressed_generations;
     st.batches += gen.batches.size();
     for (const format::ThreadInfo& t : gen.threads) {
       ThreadStats& ts = thread(t.id);

@@ -29,7 +29,7 @@ struct TraceStats {
   uint16_t version_minor = 0;
   uint64_t file_bytes = 0;  // every byte read: file header + every generation (header + payload)
   uint64_t generations = 0;  // with events: the live-task listings are counted apart
-  uint64_t compressed_generations = 0;
+  uint64_t compressed_generations = 0;  // of `generations`
   uint64_t batches = 0;
   // Live-task listings (format 2.x, section 11: the generation a dump or a capture ends
   // with), and the tasks the last one lists, by status (index: format::TaskStatus).
