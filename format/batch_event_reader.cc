@@ -277,7 +277,8 @@ bool BatchEventReader::Fail(const char* what, uint64_t detail) {
 bool BatchEventReader::PeekTick(uint64_t* tick) const {
   if (p_ >= end_) {
     *tick = tick_;
-    return status_.ok() && decoded_ != num_events_;  // Next() reports the shortfall
+    // Next() reports the shortfall (a count still unknown has none)
+    return status_.ok() && decoded_ != num_events_ && num_events_ != kUnknownEventCount;
   }
   uint64_t delta;
   const char* q = DecodeVarint(p_ + 1, end_, &delta);
@@ -289,7 +290,7 @@ bool BatchEventReader::PeekTick(uint64_t* tick) const {
 bool BatchEventReader::NextSlow(Event* e) {
   (void)e;
   if (p_ >= end_) {
-    if (status_.ok() && decoded_ != num_events_) {
+    if (status_.ok() && decoded_ != num_events_ && num_events_ != kUnknownEventCount) {
       return Fail("batch ends early: events decoded vs declared", num_events_);
     }
     return false;

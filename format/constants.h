@@ -27,7 +27,10 @@ inline constexpr uint32_t kFileFlagsIgnorable = 0xffff0000;  // bits a reader ma
 inline constexpr uint32_t kGenerationMagic = 0x4e454754;  // "TGEN" in file order
 inline constexpr size_t kGenerationHeaderSize = 56;
 inline constexpr uint16_t kGenFlagLz4 = 1 << 0;          // payload is one LZ4 block
-inline constexpr uint16_t kGenFlagsKnown = kGenFlagLz4;  // bits a v1.0 reader understands
+// 2.0: written by a crash handler: never compressed; may hold crash batches (section 12),
+// whose bodies the payload checksum leaves out (each has its own).
+inline constexpr uint16_t kGenFlagCrash = 1 << 1;
+inline constexpr uint16_t kGenFlagsKnown = kGenFlagLz4 | kGenFlagCrash;  // bits 2.0 understands
 inline constexpr uint16_t kGenFlagsIgnorable = 0xff00;   // bits a reader may ignore
 
 // Payload section kinds.

@@ -125,6 +125,10 @@ struct Mapping {
   bool operator==(const Mapping&) const = default;
 };
 
+// Batch::num_events of a crash batch while the parser counts its events (crash batches carry
+// no count); every batch a reader returns has its exact count.
+inline constexpr uint64_t kUnknownEventCount = ~uint64_t{0};
+
 struct Batch {
   uint64_t thread = 0;
   uint64_t seq = 0;        // per thread within the generation, from 0

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "format/constants.h"
 #include "format/internal/generation_parser.h"
+#include "format/internal/payload_crc.h"
 #include "format/internal/varint.h"
 
 namespace tracer::format {
@@ -23,10 +24,6 @@ using format_internal::LoadLE32;
 using format_internal::LoadLE64;
 
 namespace {
-
-uint32_t Crc32(const char* p, size_t n) {
-  return static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(p), n));
-}
 
 }  // namespace
 
@@ -115,7 +112,7 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
   // A later minor version may append fields: header_size (unchecked until the CRC matches,
   // but a u16, so at most 64 KiB are read on its word) covers them, and so does the CRC.
   const uint16_t untrusted_header_size = LoadLE16(h + 4);
-  uint32_t header_crc = Crc32(h, 52);
+  uint32_t header_crc = format_internal::Crc32(0, h, 52);
   if (untrusted_header_size > kGenerationHeaderSize) {
     std::string extension(untrusted_header_size - kGenerationHeaderSize, '\0');
     got = ReadFull(extension.data(), extension.size());
@@ -155,6 +152,12 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
   const uint32_t crc = LoadLE32(h + 40);
   const uint32_t num_batches = LoadLE32(h + 44);
   gen->compressed = (flags & kGenFlagLz4) != 0;
+  gen->crash = (flags & kGenFlagCrash) != 0;
+  if (gen->crash && gen->compressed) {
+    return fail(absl::DataLossError(absl::StrFormat(
+        "%s (seq %d): flags 0x%04x: a crash generation is never lz4-compressed", where(),
+        gen->seq, flags)));
+  }
   // lz4 expands a block at most ~255-fold: a larger claim is damage, not a reason to allocate.
   if (stored_len > kMaxPayloadBytes || raw_len > kMaxPayloadBytes ||
       (!gen->compressed && stored_len != raw_len) ||
@@ -184,7 +187,9 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
         "before it are intact",
         where(), gen->seq, *got, stored_len)));
   }
-  if (Crc32(stored.data(), stored.size()) != crc) {
+  uint32_t got_crc = 0;
+  if (!format_internal::PayloadCrc(stored.data(), stored.size(), gen->crash, &got_crc) ||
+      got_crc != crc) {
     return fail(absl::DataLossError(
         absl::StrFormat("%s (seq %d): payload checksum mismatch", where(), gen->seq)));
   }

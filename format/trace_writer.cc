@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "format/constants.h"
+#include "format/internal/payload_crc.h"
 #include "format/internal/varint.h"
 
 namespace tracer::format {
@@ -167,6 +168,35 @@ void GenerationBuilder::AddBatch(uint64_t thread, uint64_t seq, uint64_t base_ti
   ++num_batches_;
 }
 
+void GenerationBuilder::AddCrashBatch(uint64_t thread, uint64_t seq, uint64_t base_tick,
+                                      absl::string_view events) {
+  std::string body;
+  AppendVarint(&body, thread);
+  AppendVarint(&body, seq);
+  AppendVarint(&body, base_tick);
+  AppendVarint(&body, events.size());
+  uint32_t crc = format_internal::Crc32(0, body.data(), body.size());
+  crc = format_internal::Crc32(crc, events.data(), events.size());
+  AddCrashBatchWithCrcForTesting(thread, seq, base_tick, events, crc);
+}
+
+void GenerationBuilder::AddCrashBatchWithCrcForTesting(uint64_t thread, uint64_t seq,
+                                                       uint64_t base_tick,
+                                                       absl::string_view events, uint32_t crc) {
+  assert(crash_);
+  std::string body(4, '\0');
+  StoreLE32(body.data(), crc);
+  AppendVarint(&body, thread);
+  AppendVarint(&body, seq);
+  AppendVarint(&body, base_tick);
+  AppendVarint(&body, events.size());
+  body.append(events.data(), events.size());
+  batches_.push_back(static_cast<char>(SectionKind::kCrashBatch));
+  AppendVarint(&batches_, body.size());
+  batches_ += body;
+  ++num_batches_;
+}
+
 void GenerationBuilder::AddBatchBorrowed(uint64_t thread, uint64_t seq, uint64_t base_tick,
                                          uint64_t num_events, absl::string_view events) {
   char head[5 * format_internal::kMaxVarintBytes];
@@ -253,8 +283,8 @@ absl::StatusOr<size_t> GenerationBuilder::TryAppendTo(std::string* out, bool com
   const size_t raw_len = out->size() - body_start;
   assert(raw_len == raw_payload_bytes());
 
-  uint16_t flags = 0;
-  if (compress && raw_len > 0) {
+  uint16_t flags = crash_ ? kGenFlagCrash : 0;
+  if (compress && raw_len > 0 && !crash_) {
     std::string stored(LZ4_compressBound(static_cast<int>(raw_len)), '\0');
     int n = LZ4_compress_default(out->data() + body_start, stored.data(),
                                  static_cast<int>(raw_len), static_cast<int>(stored.size()));
@@ -275,8 +305,12 @@ absl::StatusOr<size_t> GenerationBuilder::TryAppendTo(std::string* out, bool com
   StoreLE64(h + 24, static_cast<uint64_t>(end_ns_));
   StoreLE32(h + 32, static_cast<uint32_t>(body_len));
   StoreLE32(h + 36, static_cast<uint32_t>(raw_len));
-  StoreLE32(h + 40, static_cast<uint32_t>(crc32(
-                        0, reinterpret_cast<const Bytef*>(out->data() + body_start), body_len)));
+  uint32_t payload_crc = 0;
+  const bool framed = format_internal::PayloadCrc(out->data() + body_start, body_len, crash_,
+                                                  &payload_crc);
+  assert(framed);  // the builder frames its own sections
+  (void)framed;
+  StoreLE32(h + 40, payload_crc);
   StoreLE32(h + 44, static_cast<uint32_t>(num_batches_));
   StoreLE32(h + 48, 0);  // reserved
   StoreLE32(h + 52, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(h), 52)));

@@ -65,6 +65,7 @@ class GenerationBuilder {
       t->body.clear();
     }
     listing_ = false;
+    crash_ = false;
     batches_.clear();
     borrowed_.clear();
     borrowed_bytes_ = 0;
@@ -88,6 +89,15 @@ class GenerationBuilder {
   // Marks the generation as the listing: its section 11 is written even with no entry, so a
   // reader tells the listing of a program with no live task from an ordinary generation.
   void SetListing() { listing_ = true; }
+  // Marks the generation as written by a crash handler (kGenFlagCrash): it is never
+  // compressed, and may hold crash batches.
+  void SetCrash() { crash_ = true; }
+  // A crash batch (section 12): events a crash handler copied from a live buffer, checked by
+  // their own CRC; no event count (the reader counts them). REQUIRES: SetCrash().
+  void AddCrashBatch(uint64_t thread, uint64_t seq, uint64_t base_tick, absl::string_view events);
+  // The same with a given CRC, so tests can write a torn batch.
+  void AddCrashBatchWithCrcForTesting(uint64_t thread, uint64_t seq, uint64_t base_tick,
+                                      absl::string_view events, uint32_t crc);
   void AddLabelSet(uint64_t id, absl::Span<const std::pair<uint64_t, uint64_t>> labels);
   void AddLoss(const LossRecord& l);
   void AddMapping(const Mapping& m);
@@ -142,6 +152,7 @@ class GenerationBuilder {
   Table strings_, stacks_, threads_, tasks_, user_tasks_, label_sets_, losses_, mappings_,
       live_tasks_;
   bool listing_ = false;
+  bool crash_ = false;
   std::string batches_;  // already-framed batch sections
   // Borrowed batch bodies: each goes after batches_[0, at) and before the rest.
   struct Borrowed {

@@ -7,6 +7,7 @@
 #define TRACER_FORMAT_INTERNAL_GENERATION_PARSER_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -86,6 +87,14 @@ class GenerationParser {
   absl::Status ParseLosses();
   absl::Status ParseMappings();
   absl::Status ParseBatch();
+  // A crash batch (kind 12, crash generations only) starting at `section`: one that fails its
+  // own CRC or whose header does not parse is dropped alone (Generation::dropped_batches);
+  // the others join the batches, their events checked once the tables are read.
+  absl::Status ParseCrashBatch(const char* section);
+  // Decodes each crash batch against the tables: one that does not decode is dropped alone;
+  // the others get their event count.
+  void CheckCrashBatches();
+  void DropCrashBatch(uint64_t payload_offset, uint64_t thread, std::string reason);
   // Table entries may refer to strings and label sets defined in any section order; check
   // them once everything is read.
   absl::Status CheckReferences();
@@ -93,6 +102,8 @@ class GenerationParser {
   Generation* gen_;
   uint64_t payload_file_offset_;
   uint32_t untrusted_num_batches_;
+  uint64_t batch_sections_ = 0;  // kinds 9 and 12, dropped crash batches included
+  std::vector<std::pair<size_t, uint64_t>> crash_sections_;  // batch index, section offset
   IdTable strings_{"string"};
   IdTable stacks_{"stack"};
   IdTable label_sets_{"label set"};

@@ -20,7 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "format/constants.h"
 #include "format/event_printer.h"
 #include "format/event_stream.h"
 #include "format/trace_reader.h"
@@ -31,6 +33,7 @@ namespace tracer::format {
 namespace {
 
 using testing::ModelBatch;
+using testing::ModelCrashBatch;
 using testing::ModelEvent;
 using testing::ModelGeneration;
 
@@ -211,6 +214,39 @@ std::vector<ModelGeneration> Listing() {
   return {g, l, empty};
 }
 
+// Format 2.0: a crash generation (kGenFlagCrash) as a crash handler writes it: a sealed batch,
+// two crash batches copied from live buffers, one torn (its CRC fails) and one that does not
+// decode. The dump holds the events of the three good batches; the two others are dropped
+// alone (GoldenCrashTest).
+std::vector<ModelGeneration> Crash() {
+  using T = EventType;
+  ModelGeneration g;
+  g.seq = 50;
+  g.crash = true;
+  g.clock = kClock;
+  g.begin_ns = g.end_ns = 1000050000;
+  g.strings = {{1, "main"}, {2, "worker"}, {3, "handle"}, {4, "depth"}};
+  g.threads = {ThreadInfo{401, 1}, ThreadInfo{402, 2}, ThreadInfo{403, 2}};
+  g.batches.push_back(ModelBatch{401, 0, 1000,
+                                 {Ev(T::kRegionBegin, 1001, {0, 3, 0}),
+                                  Ev(T::kRegionEnd, 1009, {0, 3})}});
+  auto crash = [](ModelBatch b) {
+    ModelCrashBatch c;
+    c.batch = std::move(b);
+    return c;
+  };
+  g.crash_batches.push_back(crash(ModelBatch{
+      401, 1, 1010, {Ev(T::kCounter, 1011, {4, 7}), Ev(T::kRegionBegin, 1012, {0, 3, 0})}}));
+  g.crash_batches.push_back(crash(ModelBatch{402, 0, 1000, {Ev(T::kCounter, 1005, {4, 9})}}));
+  ModelCrashBatch torn = crash(ModelBatch{403, 0, 1000, {Ev(T::kCounter, 1006, {4, 1})}});
+  torn.torn = true;
+  g.crash_batches.push_back(torn);
+  ModelCrashBatch cut = crash(ModelBatch{403, 1, 1007, {}});
+  cut.raw_events = std::string("\x13\x01\x04", 3);  // a counter (type 19) cut after its name
+  g.crash_batches.push_back(cut);
+  return {g};
+}
+
 struct Golden {
   const char* name;
   std::function<std::vector<ModelGeneration>()> make;
@@ -220,6 +256,7 @@ const Golden kGoldens[] = {
     {"multi_generation", MultiGeneration},
     {"random_all_types", RandomAllTypes},
     {"listing", Listing},
+    {"crash", Crash},
 };
 
 struct Dumps {
@@ -276,6 +313,9 @@ TEST_P(GoldenTest, CheckedInTraceDumpsAsExpectedAndReencodesToTheSameBytes) {
   size_t model_events = 0;
   for (const ModelGeneration& g : model) {
     for (const ModelBatch& b : g.batches) model_events += b.events.size();
+    for (const ModelCrashBatch& c : g.crash_batches) {
+      if (c.accepted()) model_events += c.batch.events.size();
+    }
   }
   EXPECT_EQ(d.events, model_events);
   EXPECT_EQ(d.text, ReadFileOrDie(base + ".txt")) << golden.name << ".txt";
@@ -334,6 +374,28 @@ TEST_P(GoldenV1Test, ReadsAsOneXWithTheSameEventsAndDiffersInTheMajorVersionAlon
 
 INSTANTIATE_TEST_SUITE_P(Traces, GoldenV1Test, ::testing::ValuesIn(kGoldens, kGoldens + 3),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// The crash golden: the torn batch and the cut one are dropped alone, with their offsets and
+// threads; the three good batches read.
+TEST(GoldenCrashTest, TornAndCutBatchesAreDroppedAlone) {
+  const std::string bytes = ReadFileOrDie(kGoldenDir + "crash.trace");
+  const auto gens = ReadAll(bytes);
+  ASSERT_EQ(gens.size(), 1u);
+  const Generation& g = *gens[0];
+  EXPECT_TRUE(g.crash);
+  EXPECT_EQ(g.batches.size(), 3u);
+  ASSERT_EQ(g.dropped_batches.size(), 2u);
+  EXPECT_EQ(g.dropped_batches[0].thread, 403u);
+  EXPECT_TRUE(absl::StrContains(g.dropped_batches[0].reason, "checksum mismatch"));
+  EXPECT_EQ(g.dropped_batches[1].thread, 403u);
+  EXPECT_TRUE(absl::StrContains(g.dropped_batches[1].reason, "does not decode"))
+      << g.dropped_batches[1].reason;
+  for (const DroppedBatch& d : g.dropped_batches) {
+    ASSERT_LT(d.file_offset, bytes.size());
+    EXPECT_EQ(static_cast<uint8_t>(bytes[d.file_offset]),
+              static_cast<uint8_t>(SectionKind::kCrashBatch));
+  }
+}
 
 // The listing golden reads back as written: a 2.0 generation states only its tasks, the
 // listing holds every live task, and an empty listing is still a listing.

@@ -79,6 +79,15 @@ struct ModelBatch {
   std::vector<ModelEvent> events;
 };
 
+// A batch a crash handler copied (section 12): `torn` writes a wrong CRC (the reader drops it
+// as torn); `raw_events`, if set, is written instead of the encoded events (undecodable ones).
+struct ModelCrashBatch {
+  ModelBatch batch;
+  bool torn = false;
+  std::string raw_events;
+  bool accepted() const { return !torn && raw_events.empty(); }
+};
+
 // Everything a test puts into one generation.
 struct ModelGeneration {
   uint64_t seq = 0;
@@ -95,6 +104,8 @@ struct ModelGeneration {
   std::vector<LossRecord> losses;
   std::vector<Mapping> mappings;
   bool listing = false;  // a live-task listing (section 11), written even when empty
+  bool crash = false;    // written by a crash handler (kGenFlagCrash)
+  std::vector<ModelCrashBatch> crash_batches;  // after `batches`
   std::vector<LiveTask> live_tasks;
   std::vector<ModelBatch> batches;  // in the order they are written
 
@@ -143,6 +154,7 @@ inline void FillBuilder(const ModelGeneration& g, GenerationBuilder& gb,
   for (const LossRecord& l : g.losses) gb.AddLoss(l);
   for (const Mapping& m : g.mappings) gb.AddMapping(m);
   if (g.listing) gb.SetListing();
+  if (g.crash) gb.SetCrash();
   for (const LiveTask& t : g.live_tasks) gb.AddLiveTask(t);
   if (borrowed != nullptr) borrowed->reserve(borrowed->size() + g.batches.size());
   for (const ModelBatch& b : g.batches) {
@@ -151,6 +163,15 @@ inline void FillBuilder(const ModelGeneration& g, GenerationBuilder& gb,
     } else {
       borrowed->push_back(EncodeBatchEvents(b));
       gb.AddBatchBorrowed(b.thread, b.seq, b.base_tick, b.events.size(), borrowed->back());
+    }
+  }
+  for (const ModelCrashBatch& c : g.crash_batches) {
+    const ModelBatch& b = c.batch;
+    const std::string events = c.raw_events.empty() ? EncodeBatchEvents(b) : c.raw_events;
+    if (c.torn) {
+      gb.AddCrashBatchWithCrcForTesting(b.thread, b.seq, b.base_tick, events, 0x7042a11u);
+    } else {
+      gb.AddCrashBatch(b.thread, b.seq, b.base_tick, events);
     }
   }
 }

@@ -4,6 +4,8 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "format/constants.h"
 #include "format/event_table.h"
 #include "format/generation.h"
 #include "format/trace_reader.h"
@@ -213,6 +215,40 @@ TEST_F(TraceStatsTest, ListingIsCountedApartWithItsTasksByStatus) {
   EXPECT_TRUE(absl::StrContains(FormatTraceStatsJson(*st),
                                 "\"listings\":1,\"live_tasks\":{\"total\":4,\"running\":0,"
                                 "\"syscall\":1,\"runnable\":1,\"blocked\":2}"));
+}
+
+// A crash dump's dropped batches are reported with their generation, offset and thread; the
+// events of the batches that read are counted.
+TEST_F(TraceStatsTest, CrashBatchesDroppedAreReportedWithOffsetAndThread) {
+  std::string data;
+  format::AppendFileHeader(&data);
+  format::GenerationBuilder gb(9);
+  gb.SetClock({kHz, 1000, kMono0, kReal0});
+  gb.SetCrash();
+  gb.AddString(2, "q");
+  format::EventEncoder good(1000);
+  good.Append(EventType::kCounter, 1001, {2, 5});
+  good.Append(EventType::kCounter, 1002, {2, 6});
+  gb.AddCrashBatch(20, 0, good.base_tick(), good.data());
+  gb.AddCrashBatchWithCrcForTesting(21, 0, good.base_tick(), good.data(), 12345);
+  gb.AppendTo(&data, /*compress=*/false);
+  absl::StatusOr<TraceStats> st = Stats(data);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->events, 2u);
+  EXPECT_EQ(st->crash_generations, 1u);
+  ASSERT_EQ(st->dropped_batches.size(), 1u);
+  EXPECT_EQ(st->dropped_batches[0].generation_seq, 9u);
+  EXPECT_EQ(st->dropped_batches[0].batch.thread, 21u);
+  EXPECT_EQ(static_cast<uint8_t>(data[st->dropped_batches[0].batch.file_offset]),
+            static_cast<uint8_t>(format::SectionKind::kCrashBatch));
+  const std::string text = FormatTraceStatsText(*st);
+  EXPECT_TRUE(absl::StrContains(text, "crash dump:       1 crash generations, 1 batches dropped\n"))
+      << text;
+  EXPECT_TRUE(absl::StrContains(
+      text, absl::StrCat("  generation 9, file offset ", st->dropped_batches[0].batch.file_offset,
+                         ", T21: crash batch checksum mismatch")))
+      << text;
+  EXPECT_TRUE(absl::StrContains(FormatTraceStatsJson(*st), "\"dropped_batches\":[{\"generation\":9,"));
 }
 
 }  // namespace

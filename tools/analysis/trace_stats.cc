@@ -83,6 +83,10 @@ absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader) {
       if (gen.compressed) ++st.compressed_generations;
     }
     st.batches += gen.batches.size();
+    if (gen.crash) ++st.crash_generations;
+    for (const format::DroppedBatch& d : gen.dropped_batches) {
+      st.dropped_batches.push_back({gen.seq, d});
+    }
     for (const format::ThreadInfo& t : gen.threads) {
       ThreadStats& ts = thread(t.id);
       if (!gen.String(t.name).empty()) ts.name = std::string(gen.String(t.name));
@@ -186,6 +190,15 @@ std::string FormatTraceStatsText(const TraceStats& st) {
     absl::StrAppendFormat(&out, "  T%-10d %d events lost in %d records\n", id, t.lost_events,
                           t.loss_records);
   }
+  if (st.crash_generations > 0) {
+    absl::StrAppendFormat(&out, "crash dump:       %d crash generations, %d batches dropped\n",
+                          st.crash_generations, st.dropped_batches.size());
+    for (const TraceStats::Dropped& d : st.dropped_batches) {
+      absl::StrAppendFormat(&out, "  generation %d, file offset %d, T%d: %s\n",
+                            d.generation_seq, d.batch.file_offset, d.batch.thread,
+                            d.batch.reason);
+    }
+  }
   return out;
 }
 
@@ -233,7 +246,21 @@ std::string FormatTraceStatsJson(const TraceStats& st) {
                     FormatRfc3339(st.first_event_real_ns), "\"");
   }
   absl::StrAppend(&out, ",\"loss_records\":", st.loss_records,
-                  ",\"lost_events\":", st.lost_events, "}");
+                  ",\"lost_events\":", st.lost_events);
+  if (st.crash_generations > 0) {
+    absl::StrAppend(&out, ",\"crash_generations\":", st.crash_generations,
+                    ",\"dropped_batches\":[");
+    for (size_t i = 0; i < st.dropped_batches.size(); ++i) {
+      const TraceStats::Dropped& d = st.dropped_batches[i];
+      absl::StrAppend(&out, i ? "," : "", "{\"generation\":", d.generation_seq,
+                      ",\"file_offset\":", d.batch.file_offset, ",\"thread\":", d.batch.thread,
+                      ",\"reason\":");
+      format::AppendJsonString(d.batch.reason, &out);
+      out += "}";
+    }
+    out += "]";
+  }
+  out += "}";
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <vector>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -60,6 +61,15 @@ struct TraceStats {
 
   uint64_t loss_records = 0;
   uint64_t lost_events = 0;
+
+  // Crash generations (written by a crash handler) and the crash batches the reader dropped
+  // alone (torn by a thread caught mid-write, or damaged), in file order.
+  uint64_t crash_generations = 0;
+  struct Dropped {
+    uint64_t generation_seq = 0;
+    format::DroppedBatch batch;
+  };
+  std::vector<Dropped> dropped_batches;
 
   int64_t duration_ns() const { return events > 0 ? last_event_mono_ns - first_event_mono_ns : 0; }
   double bytes_per_event() const {
