@@ -136,7 +136,9 @@ absl::StatusOr<std::shared_ptr<const Generation>> TraceReader::Next() {
                      kGenerationHeaderSize, " bytes of a version ", kVersionMajor,
                      " generation header")));
   }
-  if ((flags & ~(kGenFlagsKnown | kGenFlagsIgnorable)) != 0) {
+  // Bit 1 (a crash generation) is 2.0's: in a 1.x file it is a flag 1.x never defined.
+  const uint16_t known = major_ == 1 ? kGenFlagLz4 : kGenFlagsKnown;
+  if ((flags & ~(known | kGenFlagsIgnorable)) != 0) {
     return fail(absl::FailedPreconditionError(
         absl::StrFormat("%s: unknown flags 0x%04x (written by a newer version?)", where(),
                         flags)));

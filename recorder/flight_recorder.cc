@@ -12,7 +12,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "format/trace_writer.h"
+#include "recorder/crash_ring.h"
 #include "tracer/internal/abandoned.h"
+#include "tracer/internal/crash_access.h"
 #include "tracer/internal/collector.h"
 #include "tracer/tracer.h"
 
@@ -40,6 +42,11 @@ std::vector<FlightRecorder*>* g_recorders = new std::vector<FlightRecorder*>;
 // The recorder whose dump this thread is streaming (its Sink may call back into us).
 thread_local const FlightRecorder* t_dumping = nullptr;
 
+// The running recorder's ring (a FlightRecorder::Ring), for crash readers (crash_ring.h): set
+// once the ring is attached, cleared before it is freed; a ring a crash reader may hold is
+// never freed.
+std::atomic<void*> g_crash_ring{nullptr};
+
 absl::Status ReentryError(const char* what) {
   return absl::FailedPreconditionError(absl::StrCat(
       "FlightRecorder::", what, " called from inside a Sink (a dump or capture in progress on "
@@ -56,6 +63,7 @@ struct RecorderForkAccess {
   static void Child() {
     new (&g_recorders_mu) std::mutex();
     g_recorder_running.store(false, std::memory_order_relaxed);
+    g_crash_ring.store(nullptr, std::memory_order_relaxed);  // the parent's ring
     t_dumping = nullptr;
     for (FlightRecorder* r : *g_recorders) {
       new (&r->dump_mu_) std::mutex();
@@ -115,6 +123,12 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
       cv_.wait(l, [&] { return pin_ == kNoPin || pin_ > first(); });
       if (bytes_ - (head() - tail()) >= bytes.size()) ++evicted_by_index_;
       EvictOldest();
+    }
+    // A crash reader pinned the ring (crash_ring.h): never overwrite it. Pairs with the
+    // pinner's store of the pin and load of first_ (seq_cst, both sides).
+    if (crash_pinned_.load(std::memory_order_seq_cst)) {
+      ++dropped_for_crash_;
+      return;
     }
     const uint64_t pos = head();
     CopyIn(pos, bytes);
@@ -195,6 +209,29 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
     return written;
   }
 
+  // crash_ring.h. Async-signal-safe: atomics and plain reads of the index, no lock.
+  size_t PinForCrash(recorder_internal::RetainedSpan* out, size_t max_spans,
+                     uint64_t* generations) {
+    crash_pinned_.store(true, std::memory_order_seq_cst);
+    const uint64_t first = first_.load(std::memory_order_seq_cst);
+    const uint64_t last = last_.load(std::memory_order_acquire);
+    size_t n = 0;
+    uint64_t gens = 0;
+    for (uint64_t i = first; i < last; ++i) {
+      const Entry& e = index_[i % entries_];
+      const uint64_t off = e.pos % bytes_;
+      const uint64_t first_part = std::min<uint64_t>(e.len, bytes_ - off);
+      const size_t need = first_part < e.len ? 2 : 1;
+      if (n + need > max_spans) break;
+      out[n++] = {slab_ + off, static_cast<size_t>(first_part)};
+      if (need == 2) out[n++] = {slab_, static_cast<size_t>(e.len - first_part)};
+      ++gens;
+    }
+    *generations = gens;
+    return n;
+  }
+  void UnpinForTesting() { crash_pinned_.store(false, std::memory_order_seq_cst); }
+
   RecorderStats Stats() const {
     std::lock_guard<std::mutex> l(mu_);
     RecorderStats s;
@@ -203,6 +240,7 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
     s.generations_evicted = evicted_;
     s.generations_too_large = too_large_;
     s.generations_evicted_by_index = evicted_by_index_;
+    s.generations_dropped_for_crash = dropped_for_crash_;
     if (last() > first()) {
       s.window = absl::Nanoseconds(index_[(last() - 1) % entries_].end_ns -
                                    index_[first() % entries_].begin_ns);
@@ -221,7 +259,7 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
   void EvictOldest() {
     const Entry& e = index_[first() % entries_];
     tail_.store(e.pos + e.len, std::memory_order_release);
-    first_.store(first() + 1, std::memory_order_release);
+    first_.store(first() + 1, std::memory_order_seq_cst);  // see OnGeneration's pin check
     ++evicted_;
   }
 
@@ -244,7 +282,27 @@ class FlightRecorder::Ring final : public tracer_internal::GenerationConsumer {
   uint64_t evicted_ = 0;
   uint64_t too_large_ = 0;
   uint64_t evicted_by_index_ = 0;
+  std::atomic<bool> crash_pinned_{false};
+  uint64_t dropped_for_crash_ = 0;  // under mu_
 };
+
+struct RecorderCrashAccess {
+  static FlightRecorder::Ring* Running() {
+    return static_cast<FlightRecorder::Ring*>(g_crash_ring.load(std::memory_order_seq_cst));
+  }
+};
+
+namespace recorder_internal {
+size_t PinRetainedForCrash(RetainedSpan* out, size_t max_spans, uint64_t* generations) {
+  *generations = 0;
+  auto* ring = RecorderCrashAccess::Running();
+  return ring == nullptr ? 0 : ring->PinForCrash(out, max_spans, generations);
+}
+void UnpinForTesting() {
+  auto* ring = RecorderCrashAccess::Running();
+  if (ring != nullptr) ring->UnpinForTesting();
+}
+}  // namespace recorder_internal
 
 FlightRecorder::FlightRecorder(const FlightRecorderConfig& config) : config_(config) {
   std::lock_guard<std::mutex> l(g_recorders_mu);
@@ -308,6 +366,7 @@ absl::Status FlightRecorder::Start() {
     std::lock_guard<std::mutex> s(state_mu_);
     pool_bytes_ = pool;
     ring_ = std::move(ring);
+    g_crash_ring.store(ring_.get(), std::memory_order_seq_cst);
   }
   running_.store(true, std::memory_order_relaxed);
   return absl::OkStatus();
@@ -322,7 +381,13 @@ absl::Status FlightRecorder::Stop() {
   running_.store(false, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> st(state_mu_);
-    ring_.reset();
+    // Crash readers no longer find it; one that did (the process is crashing) keeps it.
+    g_crash_ring.store(nullptr, std::memory_order_seq_cst);
+    if (tracer_internal::CrashReadersActive()) {
+      tracer_internal::KeepReachable(ring_.release());
+    } else {
+      ring_.reset();
+    }
     pool_bytes_ = 0;
   }
   g_recorder_running = false;

@@ -63,6 +63,9 @@ struct RecorderStats {
   // Of generations_evicted: evicted before min_age because the ring's index was full (more
   // generations within min_age than it has entries; recorder/DESIGN.md, "Memory").
   uint64_t generations_evicted_by_index = 0;
+  // Sealed after a crash reader pinned the ring (recorder/crash_ring.h): dropped, not written
+  // over what the crash dump is sending.
+  uint64_t generations_dropped_for_crash = 0;
   absl::Duration window;                // span of the retained generations
   absl::Duration generation_period;
   size_t ring_bytes = 0;
@@ -98,6 +101,7 @@ class FlightRecorder {
  private:
   class Ring;
   friend struct RecorderForkAccess;
+  friend struct RecorderCrashAccess;
   const FlightRecorderConfig config_;
   // Held for the whole of Start, Stop and WriteTo: dumps are serialized, and Stop waits for a
   // dump in progress (so the ring never disappears under one). Never taken by Enabled or

@@ -179,6 +179,17 @@ TEST(CrashBatchTest, ACrashBatchOutsideACrashGenerationAndACompressedCrashGenera
   EXPECT_TRUE(absl::StrContains(lz4.status.message(), "never lz4-compressed")) << lz4.status;
 }
 
+// A 1.x file never had crash generations: the flag there is an unknown one.
+TEST(CrashBatchTest, TheCrashFlagInAOneXFileIsAnUnknownFlag) {
+  std::string bytes = testing::EncodeTrace(Model());
+  bytes[8] = 1;  // major 1
+  const testing::ReadResult r = ReadAll(bytes);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kFailedPrecondition) << r.status;
+  EXPECT_TRUE(absl::StrContains(r.status.message(), "unknown flags 0x0002")) << r.status;
+  EXPECT_EQ(r.generations.size(), 1u) << "the ordinary generation before it reads";
+}
+
 // The writer never compresses a crash generation, and counts crash batches in num_batches.
 TEST(CrashBatchTest, WriterNeverCompressesACrashGeneration) {
   std::vector<ModelGeneration> model = Model();

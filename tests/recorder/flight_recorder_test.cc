@@ -12,11 +12,14 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "format/trace_writer.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "recorder/crash_ring.h"
 #include "tests/tracer/test_util.h"
 #include "tracer/hooks.h"
 #include "tracer/internal/clock.h"
+#include "tracer/internal/crash_access.h"
 #include "tracer/tracer.h"
 
 namespace tracer {
@@ -116,6 +119,50 @@ TEST(FlightRecorderTest, DumpCoversMinAgeAndLittleMore) {
   EXPECT_EQ(st.generations, rb->generations.size());
   EXPECT_EQ(st.window_begin_ns, begin);
   ASSERT_TRUE(fr.Stop().ok());
+}
+
+// A fatal-signal handler's view of the ring (recorder/crash_ring.h): pinned, the retained
+// generations stay whole while threads keep tracing (the collector drops what it seals
+// instead of writing over them), and stay mapped even if the recorder stops meanwhile.
+TEST(FlightRecorderTest, CrashPinKeepsTheRetainedGenerationsWholeAndMapped) {
+  FlightRecorderConfig c;
+  c.min_age = absl::Milliseconds(100);
+  c.max_bytes = 4 << 20;
+  FlightRecorder fr(c);
+  ASSERT_TRUE(fr.Start().ok());
+  Load load(2, absl::ZeroDuration());  // a flood: the ring wraps many times a second
+  absl::SleepFor(absl::Milliseconds(300));
+  std::string file;
+  {
+    tracer_internal::CrashReadScope scope;
+    std::vector<recorder_internal::RetainedSpan> spans(8192);
+    uint64_t generations = 0;
+    const size_t n = recorder_internal::PinRetainedForCrash(spans.data(), spans.size(),
+                                                            &generations);
+    ASSERT_GT(n, 0u);
+    ASSERT_GT(generations, 1u);
+    // Threads keep tracing and the collector keeps sealing for a while, then the recorder
+    // even stops: the spans must still hold the same whole generations. (The load's threads
+    // go on: a thread's exit waits for the crash reader, crash_access.h.)
+    absl::SleepFor(absl::Milliseconds(200));
+    EXPECT_GT(fr.Stats().generations_dropped_for_crash, 0u);
+    ASSERT_TRUE(fr.Stop().ok());
+    format::AppendFileHeader(&file);
+    for (size_t i = 0; i < n; ++i) file.append(spans[i].data, spans[i].len);
+    auto rb = ReadTrace(file);
+    ASSERT_TRUE(rb.ok()) << rb.status();
+    EXPECT_EQ(rb->generations.size(), generations);
+    EXPECT_GT(rb->events.size(), 0u);
+  }
+  load.Stop();
+  // A new recorder (a new ring, not pinned) dumps as usual.
+  FlightRecorder again(c);
+  ASSERT_TRUE(again.Start().ok());
+  hooks::Counter(Name("after"), 1);
+  StringSink sink;
+  EXPECT_TRUE(again.WriteTo(sink).ok());
+  EXPECT_EQ(again.Stats().generations_dropped_for_crash, 0u);
+  ASSERT_TRUE(again.Stop().ok());
 }
 
 TEST(FlightRecorderTest, FloodStaysWithinMaxBytesAndDumpIsContiguousOrCounted) {

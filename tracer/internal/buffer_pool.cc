@@ -3,6 +3,7 @@
 #include "tracer/internal/buffer_pool.h"
 
 #include "tracer/internal/abandoned.h"
+#include "tracer/internal/crash_access.h"
 #include <x86intrin.h>
 
 #include <algorithm>
@@ -20,6 +21,11 @@ std::atomic<int> g_pool_readers{0};      // PoolStats callers inside their read
 std::vector<Pool*>* g_retired = nullptr;  // collector only
 
 void DeletePool(Pool* p) {
+  // A crash reader may be reading one of its buffers: the process is going down; keep it.
+  if (CrashReadersActive()) {
+    KeepReachable(p);
+    return;
+  }
   delete p->small.free;
   delete p->large.free;
   std::free(p->mem);

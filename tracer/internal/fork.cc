@@ -14,6 +14,7 @@
 #include "tracer/internal/abandoned.h"
 #include "tracer/internal/buffer_pool.h"
 #include "tracer/internal/collector_impl.h"
+#include "tracer/internal/crash_access.h"
 #include "tracer/internal/runtime.h"
 #include "tracer/internal/thread_registry.h"
 #include "tracer/internal/thread_state.h"
@@ -62,6 +63,8 @@ struct ForkHandlers {
     KeepReachable(ts.producer_token);
     ts.producer_token = nullptr;  // abandoned: belongs to the parent's queue
     ts.next = ts.prev = nullptr;
+    ResetCrashSlotsAfterFork();  // the parent's threads are not the child's
+    ts.crash_slot = -1;
     for (int i = 0; i < g_num_outer_hooks.load(std::memory_order_acquire); ++i) {
       if (g_outer_fork_hooks[i].child != nullptr) g_outer_fork_hooks[i].child();
     }

@@ -14,6 +14,7 @@
 #include "format/event_table.h"
 #include "tracer/internal/buffer_pool.h"
 #include "tracer/internal/clock.h"
+#include "tracer/internal/crash_access.h"
 #include "tracer/internal/ids.h"
 #include "tracer/internal/membarrier.h"
 #include "tracer/internal/slow_path.h"
@@ -40,6 +41,7 @@ void InitOnce() {
     g_flush = new BufferQueue(1024);
     Strings();
     Stacks();
+    InitCrashSlots();
   });
 }
 
@@ -58,6 +60,7 @@ bool Register(ThreadState& ts) {
   ts.registered = true;
   ts.need_thread_start = true;
   g_threads_registered.fetch_add(1, std::memory_order_relaxed);
+  CrashRegister(ts);
   return true;
 }
 
@@ -119,19 +122,24 @@ void OnThreadExit(void* arg) {
   ts.seq.store(s + 2, std::memory_order_release);  // pairs with WaitEven's acquire load
   delete static_cast<moodycamel::ProducerToken*>(ts.producer_token);  // items stay queued
   ts.producer_token = nullptr;
-  MutexLock l(g_registry_mu);
-  if (ts.prev != nullptr) ts.prev->next = ts.next; else g_threads = ts.next;
-  if (ts.next != nullptr) ts.next->prev = ts.prev;
-  ts.next = ts.prev = nullptr;
-  ts.registered = false;
-  // A drop after this point goes to the late-loss table; one before it is in ts's counters,
-  // read just below (same thread: program order and the fence order the two).
-  ts.unlinked = true;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  format::LossRecord loss;
-  const bool lost = TakeUnreportedLosses(ts, loss);
-  g_exited->push_back({ts.tid, ts.name.load(std::memory_order_relaxed), lost ? loss.count : 0,
-                       lost ? loss.begin_tick : 0, lost ? loss.end_tick : 0});
+  {
+    MutexLock l(g_registry_mu);
+    if (ts.prev != nullptr) ts.prev->next = ts.next; else g_threads = ts.next;
+    if (ts.next != nullptr) ts.next->prev = ts.prev;
+    ts.next = ts.prev = nullptr;
+    ts.registered = false;
+    // A drop after this point goes to the late-loss table; one before it is in ts's counters,
+    // read just below (same thread: program order and the fence order the two).
+    ts.unlinked = true;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    format::LossRecord loss;
+    const bool lost = TakeUnreportedLosses(ts, loss);
+    g_exited->push_back({ts.tid, ts.name.load(std::memory_order_relaxed), lost ? loss.count : 0,
+                         lost ? loss.begin_tick : 0, lost ? loss.end_tick : 0});
+  }
+  // Crash readers no longer find this thread; one that already did finishes before its TLS
+  // goes (crash_access.h).
+  CrashUnregister(ts);
 }
 
 }  // namespace tracer::tracer_internal

@@ -151,6 +151,7 @@ struct ThreadState {
   // drop lands while the collector reads the counters.
   uint64_t lost_reported_end = 0;
   void* producer_token = nullptr;        // moodycamel::ProducerToken*, made at registration
+  int32_t crash_slot = -1;               // its slot for crash readers (crash_access.h), or -1
   ThreadState* next = nullptr;           // registry list, guarded by the registry mutex
   ThreadState* prev = nullptr;
 };
