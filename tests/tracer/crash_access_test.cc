@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "tests/tracer/test_util.h"
 #include "tracer/hooks.h"
+#include "tracer/internal/collector.h"
 #include "tracer/tracer.h"
 
 namespace tracer::tracer_internal {
@@ -228,6 +229,56 @@ TEST(CrashAccessTest, AThreadExitWaitsForAnOpenCrashReadScope) {
   joiner.join();
   EXPECT_TRUE(joined.load());
   ASSERT_TRUE(StopTrace().ok());
+}
+
+// The listing a crash dump ends with: the collector's tracked tasks as of its last cut, read
+// from the handler's side.
+TEST(CrashAccessTest, TheLiveTasksAreReadForACrashListing) {
+  StringSink sink;
+  TraceOptions o;
+  o.generation_period = absl::Seconds(60);
+  ASSERT_TRUE(StartTrace(sink, o).ok());
+  static const Name kName("crash-task");
+  constexpr int kParked = 5000;  // more than one chunk of the table
+  std::vector<TaskRef> parked(kParked);
+  int object = 0;
+  for (TaskRef& t : parked) {
+    hooks::TaskCreate(t, kName);
+    hooks::TaskStart(t);
+    hooks::TaskBlock(t, BlockReason::kMutex, &object);
+  }
+  TaskRef running;
+  hooks::TaskCreate(running, kName);
+  hooks::TaskStart(running);
+  ASSERT_TRUE(CutGeneration().ok());  // the collector applies them
+  std::vector<format::LiveTask> live;
+  live.reserve(kParked + 100);
+  {
+    CrashReadScope scope;
+    ForEachLiveTaskForCrash(
+        [](const format::LiveTask& t, void* ctx) {
+          static_cast<std::vector<format::LiveTask>*>(ctx)->push_back(t);
+        },
+        &live);
+  }
+  hooks::TaskEnd(running);
+  ASSERT_TRUE(StopTrace().ok());
+  std::map<uint64_t, format::LiveTask> by_id;
+  for (const format::LiveTask& t : live) by_id[t.id] = t;
+  EXPECT_EQ(by_id.size(), live.size()) << "each task once";
+  for (const TaskRef& t : parked) {
+    auto it = by_id.find(t.id);
+    ASSERT_NE(it, by_id.end()) << t.id;
+    EXPECT_EQ(it->second.status, format::TaskStatus::kBlocked);
+    EXPECT_EQ(it->second.reason, BlockReason::kMutex);
+    EXPECT_EQ(it->second.object, reinterpret_cast<uint64_t>(&object));
+    EXPECT_NE(it->second.stack, 0u);
+    EXPECT_EQ(it->second.name, kName.id());
+  }
+  auto it = by_id.find(running.id);
+  ASSERT_NE(it, by_id.end());
+  EXPECT_EQ(it->second.status, format::TaskStatus::kRunning);
+  EXPECT_EQ(it->second.thread, static_cast<uint64_t>(gettid()));
 }
 
 }  // namespace

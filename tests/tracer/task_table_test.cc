@@ -129,4 +129,40 @@ TEST(TaskTableTest, MatchesAMapUnderRandomAddsAndErases) {
 }
 
 }  // namespace
+// The slab grows in chunks that never move (a crash handler reads them while the collector
+// works): slots far past the first chunk keep their tasks, and the crash-side walk sees
+// exactly the tracked ones.
+TEST(TaskTableTest, ChunksHoldManyTasksAndTheCrashWalkSeesExactlyTheTrackedOnes) {
+  TaskTable t;
+  constexpr uint64_t kTasks = 10000;  // three chunks
+  for (uint64_t id = 1; id <= kTasks; ++id) {
+    const uint32_t slot = t.FindOrAdd(id);
+    t.at(slot).seq = id * 3;
+  }
+  const TrackedTask* first = &t.at(t.Find(1));
+  for (uint64_t id = 2; id <= kTasks; id += 2) t.Erase(id);
+  EXPECT_EQ(&t.at(t.Find(1)), first) << "a slot never moves";
+  size_t walked = 0;
+  uint64_t sum = 0;
+  struct Acc {
+    size_t* n;
+    uint64_t* sum;
+  } acc{&walked, &sum};
+  const size_t n = t.ForEachForCrash(
+      [](const TrackedTask& task, void* c) {
+        auto* a = static_cast<Acc*>(c);
+        ++*a->n;
+        *a->sum += task.seq;
+        EXPECT_EQ(task.id % 2, 1u);
+      },
+      &acc);
+  EXPECT_EQ(n, kTasks / 2);
+  EXPECT_EQ(walked, kTasks / 2);
+  EXPECT_EQ(sum, 3 * (kTasks / 2) * (kTasks / 2));  // 3 * (1 + 3 + ... + 9999)
+  t.Clear();
+  EXPECT_EQ(t.ForEachForCrash([](const TrackedTask&, void*) {}, nullptr), 0u);
+  EXPECT_EQ(t.Find(1), TaskTable::kNoSlot);
+  EXPECT_EQ(t.at(t.FindOrAdd(7)).id, 7u);
+}
+
 }  // namespace tracer::tracer_internal

@@ -15,6 +15,7 @@
 #include "tracer/internal/buffer_pool.h"
 #include "tracer/internal/clock.h"
 #include "tracer/internal/collector_impl.h"
+#include "tracer/internal/crash_access.h"
 #include "tracer/internal/membarrier.h"
 #include "tracer/internal/stats.h"
 #include "tracer/internal/thread_registry.h"
@@ -80,6 +81,7 @@ void Collector::UpdatePool() {
 
 absl::Status Collector::Activate() {
   InitOnce();
+  PublishTaskTableForCrash(&states_.tasks());  // the listing of a crash dump reads it
   // Without the registered barrier a cut could not tell which buffers threads still write.
   if (absl::Status s = MembarrierStatus(); !s.ok()) return s;
   // The configuration is fixed while tracing: SetConfig fails while consumers are attached.

@@ -2,6 +2,8 @@
 
 #include "tracer/internal/crash_access.h"
 
+#include "tracer/internal/task_table.h"
+
 #include <sched.h>
 #include <sys/mman.h>
 #include <x86intrin.h>
@@ -17,8 +19,28 @@ std::atomic<ThreadState*>* g_slots = nullptr;  // kCrashThreadSlots, zero pages
 std::atomic<int> g_readers{0};
 std::atomic<size_t> g_hint{0};  // where the next claim starts looking
 std::atomic<uint64_t> g_untracked{0};
+std::atomic<const TaskTable*> g_task_table{nullptr};
 
 }  // namespace
+
+void PublishTaskTableForCrash(const TaskTable* table) {
+  g_task_table.store(table, std::memory_order_release);
+}
+
+size_t ForEachLiveTaskForCrash(void (*fn)(const format::LiveTask&, void*), void* ctx) {
+  const TaskTable* table = g_task_table.load(std::memory_order_acquire);
+  if (table == nullptr) return 0;
+  struct Forward {
+    void (*fn)(const format::LiveTask&, void*);
+    void* ctx;
+  } forward{fn, ctx};
+  return table->ForEachForCrash(
+      [](const TrackedTask& t, void* c) {
+        auto* f = static_cast<Forward*>(c);
+        f->fn(t.ToLive(), f->ctx);
+      },
+      &forward);
+}
 
 void InitCrashSlots() {
   void* p = mmap(nullptr, kCrashThreadSlots * sizeof(std::atomic<ThreadState*>),

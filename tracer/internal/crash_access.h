@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "format/generation.h"
 #include "tracer/internal/thread_state.h"
 
 namespace tracer::tracer_internal {
@@ -61,6 +62,18 @@ struct UnsealedBatch {
 // order. REQUIRES: a CrashReadScope open on this thread. Async-signal-safe; `fn` must be too.
 // Returns the number of threads visited.
 size_t ForEachUnsealedBatch(void (*fn)(const UnsealedBatch&, void*), void* ctx);
+
+// The live tasks as the collector tracks them, for the listing a crash dump ends with
+// (format/FORMAT.md, section 11): fn(task, ctx) for each, copied out of the collector's task
+// table while the collector may be changing it (a task updated at that instant may come out
+// half-updated; its stacks are ids of the stack table, readable the same way). Returns the
+// tasks visited; 0 if nothing has traced yet. REQUIRES: a CrashReadScope open on this thread.
+// Async-signal-safe.
+size_t ForEachLiveTaskForCrash(void (*fn)(const format::LiveTask&, void*), void* ctx);
+// The collector's table (its chunks never move or go away while it lives; a collector is never
+// freed). Called by Collector::Activate.
+class TaskTable;
+void PublishTaskTableForCrash(const TaskTable* table);
 
 // Registration (slow path, thread_registry.cc): claims a slot for `ts` (the caller's own
 // state); at exit, clears it and waits while a CrashReadScope is open.

@@ -3,6 +3,8 @@
 #ifndef TRACER_TRACER_INTERNAL_TASK_TABLE_H_
 #define TRACER_TRACER_INTERNAL_TASK_TABLE_H_
 
+#include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -62,7 +64,7 @@ class TaskTable {
   // Id 0 (no task) gets the scratch slot, which is never listed.
   uint32_t FindOrAdd(uint64_t id) {
     if (ABSL_PREDICT_FALSE(id == 0)) {
-      slab_[kScratch] = TrackedTask{};
+      at(kScratch) = TrackedTask{};
       return kScratch;
     }
     Entry& e = direct_[id & kDirectMask];
@@ -72,14 +74,19 @@ class TaskTable {
     }
     uint32_t slot;
     if (free_.empty()) {
-      slot = static_cast<uint32_t>(slab_.size());
-      slab_.emplace_back();
+      if (ABSL_PREDICT_FALSE(!Grow())) {  // 16 M tasks tracked: this one is not
+        ++untracked_;
+        at(kScratch) = TrackedTask{};
+        return kScratch;
+      }
+      slot = used_.load(std::memory_order_relaxed);
+      used_.store(slot + 1, std::memory_order_release);
     } else {
       slot = free_.back();
       free_.pop_back();
     }
-    slab_[slot] = TrackedTask{};
-    slab_[slot].id = id;
+    at(slot) = TrackedTask{};
+    at(slot).id = id;
     if (e.id == 0) {
       e = {id, slot};
     } else {
@@ -101,40 +108,71 @@ class TaskTable {
       slot = it->second;
       overflow_.erase(it);
     }
-    slab_[slot].id = 0;  // a slot kept by a run no longer names `id` (see Valid)
+    at(slot).id = 0;  // a slot kept by a run no longer names `id` (see Valid)
     free_.push_back(slot);
     --size_;
   }
   // True if `slot`, kept from an earlier lookup of `id`, still holds it.
   bool Valid(uint32_t slot, uint64_t id) const {
-    return id != 0 && slot != kNoSlot && slab_[slot].id == id;
+    return id != 0 && slot != kNoSlot && at(slot).id == id;
   }
-  TrackedTask& at(uint32_t slot) { return slab_[slot]; }
+  TrackedTask& at(uint32_t slot) { return chunks_[slot >> kChunkShift][slot & kChunkMask]; }
+  const TrackedTask& at(uint32_t slot) const {
+    return chunks_[slot >> kChunkShift][slot & kChunkMask];
+  }
   size_t size() const { return size_; }
+  uint64_t untracked() const { return untracked_; }  // tasks beyond kMaxSlots
   // Every tracked task, in slot order.
   template <typename F>
   void ForEach(F&& f) const {
     if (size_ == 0) return;
-    for (const TrackedTask& t : slab_) {
-      if (t.id != 0) f(t);
+    const uint32_t used = used_.load(std::memory_order_relaxed);
+    for (uint32_t s = 1; s < used; ++s) {
+      if (at(s).id != 0) f(at(s));
     }
   }
   template <typename F>
   void ForEachMutable(F&& f) {
     if (size_ == 0) return;
-    for (TrackedTask& t : slab_) {
-      if (t.id != 0) f(t);
+    const uint32_t used = used_.load(std::memory_order_relaxed);
+    for (uint32_t s = 1; s < used; ++s) {
+      if (at(s).id != 0) f(at(s));
     }
   }
-  void Clear() {
-    for (const TrackedTask& t : slab_) {
-      if (t.id != 0) direct_[t.id & kDirectMask] = {};
+  // From a fatal-signal handler, while the collector may be changing the table: every slot
+  // that names a task, copied out as it is then (a task the collector is updating at that
+  // instant may come out half-updated). No lock, no allocation. Slots and chunks are
+  // published with release order (used_, chunks_published_) after they are made, and a chunk
+  // never moves or goes away while the table lives.
+  size_t ForEachForCrash(void (*fn)(const TrackedTask&, void*), void* ctx) const {
+    const uint32_t chunks = chunks_published_.load(std::memory_order_acquire);
+    const uint32_t used = std::min(used_.load(std::memory_order_acquire), chunks * kChunk);
+    size_t n = 0;
+    for (uint32_t s = 1; s < used; ++s) {
+      const TrackedTask t = at(s);
+      if (t.id == 0) continue;
+      fn(t, ctx);
+      ++n;
     }
+    return n;
+  }
+  void Clear() {
+    ForEach([&](const TrackedTask& t) { direct_[t.id & kDirectMask] = {}; });
+    const uint32_t used = used_.load(std::memory_order_relaxed);
+    for (uint32_t s = 1; s < used; ++s) at(s).id = 0;
     overflow_.clear();
-    slab_.resize(1);  // the scratch slot
+    used_.store(1, std::memory_order_release);  // the scratch slot; chunks are kept
     free_.clear();
     size_ = 0;
   }
+  TaskTable() { (void)Grow(); }  // the first chunk: the scratch slot
+  ~TaskTable() {
+    for (uint32_t c = 0; c < chunks_published_.load(std::memory_order_relaxed); ++c) {
+      delete[] chunks_[c];
+    }
+  }
+  TaskTable(const TaskTable&) = delete;
+  TaskTable& operator=(const TaskTable&) = delete;
 
  private:
   // The index: task ids come from per-thread blocks of consecutive numbers (NewId), so the
@@ -149,9 +187,28 @@ class TaskTable {
   ZeroedArray<Entry> direct_{kDirectMask + 1};  // zero pages: touched as ids come
   absl::flat_hash_map<uint64_t, uint32_t> overflow_;
   static constexpr uint32_t kScratch = 0;
-  std::vector<TrackedTask> slab_ = std::vector<TrackedTask>(1);  // [0]: scratch
+  // The slab: chunks of kChunk tasks that never move (a crash handler may read them), made
+  // as the table grows and kept until it is destroyed.
+  static constexpr uint32_t kChunkShift = 12;
+  static constexpr uint32_t kChunk = uint32_t{1} << kChunkShift;
+  static constexpr uint32_t kChunkMask = kChunk - 1;
+  static constexpr uint32_t kMaxChunks = 4096;  // 16 M tasks
+  // Makes room for slot used_ (a new chunk if it starts one); false at kMaxChunks.
+  bool Grow() {
+    const uint32_t used = used_.load(std::memory_order_relaxed);
+    const uint32_t chunks = chunks_published_.load(std::memory_order_relaxed);
+    if (used < chunks * kChunk) return true;
+    if (chunks == kMaxChunks) return false;
+    chunks_[chunks] = new TrackedTask[kChunk];
+    chunks_published_.store(chunks + 1, std::memory_order_release);  // the chunk, then its count
+    return true;
+  }
+  TrackedTask* chunks_[kMaxChunks] = {};
+  std::atomic<uint32_t> chunks_published_{0};
+  std::atomic<uint32_t> used_{1};  // slots [0, used_) were ever handed out; [0]: scratch
   std::vector<uint32_t> free_;
   size_t size_ = 0;
+  uint64_t untracked_ = 0;
 };
 
 }  // namespace tracer::tracer_internal
