@@ -158,7 +158,9 @@ struct ThreadState {
 
 // Marks the calling thread, for its scope, as running a signal handler that records events
 // (a CPU-time sample, a trigger). Such a handler may run on any thread, one that never traced
-// or the collector's own included: events that fit the thread's current buffer are written
+// included (the collector's own takes only fault signals: it blocks the asynchronous ones, so
+// a sampler's handler never runs there while it holds its locks; a crash handler may, and
+// records nothing there): events that fit the thread's current buffer are written
 // as usual; the rest (no buffer yet, buffer full, a new generation, thread not registered) are
 // dropped and counted, never registered, locked or allocated for. Async-signal-safe.
 class SignalScope {
