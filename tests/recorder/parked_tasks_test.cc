@@ -101,6 +101,8 @@ TEST(ParkedTasksTest, ManyParkedTasksLeaveADumpOfManyGenerationsAndAFullListing)
   EXPECT_EQ(parked, static_cast<size_t>(kTasks));
   EXPECT_EQ(with_stack, parked) << "stacks are on by default: each where its task blocked";
   RecordProperty("generations", static_cast<int>(window));
+  RecordProperty("listing_bytes", static_cast<int>(listing.file_size));
+  RecordProperty("dump_bytes", static_cast<int>(st.bytes));
 }
 
 }  // namespace
