@@ -1,5 +1,6 @@
 #include "tracer/internal/intern_table.h"
 
+#include <sched.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -95,7 +96,21 @@ StackTable::~StackTable() {
   for (Half& h : halves_) munmap(h.slots, (mask_ + 1) * sizeof(Slot));
 }
 
-uint32_t StackTable::Intern(absl::Span<const uintptr_t> pcs) { return InternInto(Active(), pcs); }
+uint32_t StackTable::Intern(absl::Span<const uintptr_t> pcs) {
+  if (pcs.empty()) return 0;
+  for (;;) {
+    const uint64_t epoch = Active();
+    Half& h = halves_[epoch & 1];
+    h.interning.fetch_add(1, std::memory_order_seq_cst);
+    if (active_.load(std::memory_order_seq_cst) != epoch) {  // rotated meanwhile: start over
+      h.interning.fetch_sub(1, std::memory_order_release);
+      continue;
+    }
+    const uint32_t id = InternInto(epoch, pcs);
+    h.interning.fetch_sub(1, std::memory_order_release);  // pairs with Rotate's acquire load
+    return id;
+  }
+}
 
 uint32_t StackTable::InternInto(uint64_t epoch, absl::Span<const uintptr_t> pcs) {
   if (pcs.empty()) return 0;
@@ -144,6 +159,9 @@ absl::Span<const uintptr_t> StackTable::Get(uint32_t id) const {
 
 bool StackTable::RotateIfFull(KeptIds kept) {
   if (active_used() < (mask_ + 1) / 4) return false;
+  // An interner that entered the other half before the last rotation and is still there (a
+  // preempted thread): empty it at a later cut.
+  if (halves_[(Active() + 1) & 1].interning.load(std::memory_order_seq_cst) != 0) return false;
   Rotate(kept);
   return true;
 }
@@ -169,6 +187,8 @@ void StackTable::Rotate(KeptIds kept) {
     moved.push_back(m);
   });
   std::sort(moved.begin(), moved.end(), [](const Moved& a, const Moved& b) { return a.from < b.from; });
+  // No intern may still write into the half (see the header): wait for those inside it.
+  while (h.interning.load(std::memory_order_acquire) != 0) sched_yield();
   moved.erase(std::unique(moved.begin(), moved.end(),
                           [](const Moved& a, const Moved& b) { return a.from == b.from; }),
               moved.end());

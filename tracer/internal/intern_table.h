@@ -74,14 +74,16 @@ class StringTable {
 // of new distinct stacks within one generation (up to about 60% load, where its probes stay
 // within reach); a larger burst is dropped and counted (misses()).
 //
-// Memory ordering: as StringTable's per slot. `active_` (the active half's epoch) is stored
-// with release order after the half was emptied; an interner loads it with acquire order, so
-// it sees the emptied slots. An interner that loaded the previous epoch may still write a slot
-// of the half being emptied: the slot may be lost or kept (either is a valid entry), and the id
-// it returns carries the old epoch, so it reads as expired, not as another stack (only an id
-// held across 64 rotations, at least 128 cuts, would match its half's epoch bits again: the
-// caller's kept ids are moved at every rotation, and an event is written within microseconds
-// of its intern).
+// Memory ordering: as StringTable's per slot. An interner enters a half (its `interning`
+// count, seq_cst), then checks that the half is still the active one (else it leaves and
+// starts over), interns, and leaves (release). A rotation empties a half only when no
+// interner is in it (acquire; else it waits for the next cut), and publishes the half with a
+// release store of `active_`, which interners load with acquire order: an emptied slot is
+// never written by an intern begun before the emptying. (Dekker's pattern: the interner's
+// count then check, the rotation's flip then, a cut later, its count read; all seq_cst.) An id
+// of an emptied half reads as expired, not as another stack (only an id held across 64
+// rotations, at least 64 cuts, would match its half's epoch bits again: the caller's kept ids
+// are moved at every rotation, and an event is written within microseconds of its intern).
 class StackTable {
  public:
   // 6 bits of epoch above 16 of slot: ids stay within the format's 22 bits (kMaxTableId).
@@ -109,11 +111,13 @@ class StackTable {
   // fn(id) on each of them, by reference, so a rotation can move them to the new half.
   using KeptIds = absl::FunctionRef<void(absl::FunctionRef<void(uint32_t&)>)>;
   // Called by the collector once per cut, after the generation was sealed: rotates when the
-  // active half is at least a quarter full. Returns true if it rotated.
+  // active half is at least a quarter full and no interner is still in the other one (else at
+  // a later cut). Returns true if it rotated.
   bool RotateIfFull(KeptIds kept);
   // Rotates now: the kept ids of the half about to be emptied are copied out, the half is
   // emptied (its pages returned) and made active, and they are interned there again (a kept
-  // id becomes 0 if that fails). Collector only; also for tests.
+  // id becomes 0 if that fails). Waits for interners still in the half to be emptied.
+  // Collector only; also for tests.
   void Rotate(KeptIds kept);
 
  private:
@@ -126,6 +130,7 @@ class StackTable {
     Slot* slots = nullptr;
     std::atomic<uint64_t> epoch{0};  // the rotation count when it last became active
     std::atomic<size_t> used{0};     // slots claimed since then
+    std::atomic<int> interning{0};   // interners inside it now
   };
   uint64_t Active() const { return active_.load(std::memory_order_acquire); }
   static uint32_t EpochBits(uint64_t epoch) { return static_cast<uint32_t>(epoch) & kEpochMask; }
