@@ -3,10 +3,13 @@
 #ifndef TRACER_TRACER_INTERNAL_TASK_TABLE_H_
 #define TRACER_TRACER_INTERNAL_TASK_TABLE_H_
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "absl/base/optimization.h"
@@ -18,7 +21,7 @@ namespace tracer::tracer_internal {
 
 // A tracked runtime task: its state as a generation's task table states it (format::TaskState)
 // and what the live-task listing that ends a dump adds (format::LiveTask).
-struct TrackedTask {
+struct TrackedTask {  // trivially copyable: the table keeps it on zero pages
   uint64_t id = 0;
   uint64_t parent = 0;
   uint64_t name = 0;    // string id
@@ -45,6 +48,8 @@ struct TrackedTask {
             blocked ? object : 0, since_tick, blocked ? block_stack : create_stack};
   }
 };
+
+static_assert(std::is_trivially_copyable_v<TrackedTask>);
 
 // The tracked task states: entries in a slab, found through an id -> slot map. Slots stay put
 // while others come and go, so a run of events can keep its running task's slot instead of
@@ -168,7 +173,7 @@ class TaskTable {
   TaskTable() { (void)Grow(); }  // the first chunk: the scratch slot
   ~TaskTable() {
     for (uint32_t c = 0; c < chunks_published_.load(std::memory_order_relaxed); ++c) {
-      delete[] chunks_[c];
+      munmap(chunks_[c], kChunk * sizeof(TrackedTask));
     }
   }
   TaskTable(const TaskTable&) = delete;
@@ -199,7 +204,11 @@ class TaskTable {
     const uint32_t chunks = chunks_published_.load(std::memory_order_relaxed);
     if (used < chunks * kChunk) return true;
     if (chunks == kMaxChunks) return false;
-    chunks_[chunks] = new TrackedTask[kChunk];
+    // Zero pages (an all-zero TrackedTask is a free slot): only the slots used cost memory.
+    void* p = mmap(nullptr, kChunk * sizeof(TrackedTask), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return false;
+    chunks_[chunks] = static_cast<TrackedTask*>(p);
     chunks_published_.store(chunks + 1, std::memory_order_release);  // the chunk, then its count
     return true;
   }
