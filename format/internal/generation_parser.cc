@@ -348,6 +348,20 @@ absl::Status GenerationParser::ParseThreads() {
   return absl::OkStatus();
 }
 
+absl::Status GenerationParser::StatusAndReason(const char* what, uint64_t id, uint8_t status,
+                                               uint8_t reason, TaskStatus* status_out,
+                                               BlockReason* reason_out) {
+  if (status == 0 || status >= static_cast<uint8_t>(TaskStatus::kNumTaskStatuses)) {
+    return Error(cur_, absl::StrCat(what, " ", id, " has invalid status ", status));
+  }
+  if (reason >= static_cast<uint8_t>(BlockReason::kNumBlockReasons)) {
+    return Error(cur_, absl::StrCat(what, " ", id, " has invalid block reason ", reason));
+  }
+  *status_out = static_cast<TaskStatus>(status);
+  *reason_out = static_cast<BlockReason>(reason);
+  return absl::OkStatus();
+}
+
 absl::Status GenerationParser::ParseTasks() {
   uint64_t n;
   if (!Count(&n, 8)) return Truncated("task");
@@ -358,14 +372,9 @@ absl::Status GenerationParser::ParseTasks() {
         !U(&t.labels) || !U(&t.seq) || !Byte(&reason)) {
       return Truncated("task");
     }
-    if (status == 0 || status >= static_cast<uint8_t>(TaskStatus::kNumTaskStatuses)) {
-      return Error(cur_, absl::StrCat("task ", t.id, " has invalid status ", status));
+    if (auto s = StatusAndReason("task", t.id, status, reason, &t.status, &t.reason); !s.ok()) {
+      return s;
     }
-    if (reason >= static_cast<uint8_t>(BlockReason::kNumBlockReasons)) {
-      return Error(cur_, absl::StrCat("task ", t.id, " has invalid block reason ", reason));
-    }
-    t.status = static_cast<TaskStatus>(status);
-    t.reason = static_cast<BlockReason>(reason);
     gen_->tasks.push_back(t);
   }
   return absl::OkStatus();
@@ -384,14 +393,10 @@ absl::Status GenerationParser::ParseLiveTasks() {
       return Truncated("live task");
     }
     if (t.id == 0) return Error(cur_, "live task with id 0");
-    if (status == 0 || status >= static_cast<uint8_t>(TaskStatus::kNumTaskStatuses)) {
-      return Error(cur_, absl::StrCat("live task ", t.id, " has invalid status ", status));
+    if (auto s = StatusAndReason("live task", t.id, status, reason, &t.status, &t.reason);
+        !s.ok()) {
+      return s;
     }
-    if (reason >= static_cast<uint8_t>(BlockReason::kNumBlockReasons)) {
-      return Error(cur_, absl::StrCat("live task ", t.id, " has invalid block reason ", reason));
-    }
-    t.status = static_cast<TaskStatus>(status);
-    t.reason = static_cast<BlockReason>(reason);
     gen_->live_tasks.push_back(t);
   }
   return absl::OkStatus();

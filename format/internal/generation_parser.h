@@ -80,6 +80,9 @@ class GenerationParser {
   absl::Status ParseStrings();
   absl::Status ParseStacks();
   absl::Status ParseThreads();
+  // A task or live-task entry's status and block reason, checked (`what` names the table).
+  absl::Status StatusAndReason(const char* what, uint64_t id, uint8_t status, uint8_t reason,
+                               format::TaskStatus* status_out, format::BlockReason* reason_out);
   absl::Status ParseTasks();
   absl::Status ParseUserTasks();
   absl::Status ParseLiveTasks();
