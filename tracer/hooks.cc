@@ -22,6 +22,10 @@ void SetLabels(TaskRef& task,
   const uint32_t id = tracer_internal::InternLabelSet(
       absl::Span<const std::pair<absl::string_view, absl::string_view>>(labels.begin(),
                                                                        labels.size()));
+  if (id == tracer_internal::kLabelSetDropped) {  // past the cap: the task keeps its labels
+    tracer_internal::CountLabelSetDropped();
+    return;
+  }
   if (task.id == 0) {
     t_state.thread_labels = id;
   } else {

@@ -24,6 +24,7 @@
 
 #include "absl/strings/string_view.h"
 #include "format/event_table.h"
+#include "tracer/scopes.h"
 #include "tracer/tracer.h"
 
 namespace tracer {
@@ -36,6 +37,16 @@ struct TaskRef {
 };
 
 using format::BlockReason;
+
+namespace tracer_internal {
+// The thread stops running task `id` (blocks, yields or ends it): it runs as itself again.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void LeaveTask(uint64_t id) {
+  if (t_state.current_task == id) {
+    t_state.current_task = 0;
+    t_state.current_ref = nullptr;
+  }
+}
+}  // namespace tracer_internal
 
 namespace hooks {
 
@@ -51,6 +62,7 @@ void TaskCreate(TaskRef& task, const Name& name);  // out of line: assigns an id
 
 TRACER_HOOK void TaskStart(TaskRef& task) {
   tracer_internal::t_state.current_task = task.id;
+  tracer_internal::t_state.current_ref = &task;
   tracer_internal::t_state.labels = task.labels;
   if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
   // The new seq goes to the event from a register: reading it back with task.id would be one
@@ -63,7 +75,7 @@ TRACER_HOOK void TaskStart(TaskRef& task) {
 }
 
 TRACER_HOOK void TaskBlock(TaskRef& task, BlockReason reason, const void* object = nullptr) {
-  if (tracer_internal::t_state.current_task == task.id) tracer_internal::t_state.current_task = 0;
+  tracer_internal::LeaveTask(task.id);
   if (ABSL_PREDICT_TRUE(!tracer_internal::Enabled())) return;
   tracer_internal::EmitEnabledArgs(format::EventType::kTaskBlock, task.id,
                                    static_cast<uint64_t>(reason),
@@ -84,12 +96,12 @@ TRACER_HOOK void TaskUnblock(TaskRef& task, const void* object = nullptr) {
 }
 
 TRACER_HOOK void TaskYield(TaskRef& task) {
-  if (tracer_internal::t_state.current_task == task.id) tracer_internal::t_state.current_task = 0;
+  tracer_internal::LeaveTask(task.id);
   tracer_internal::Emit(format::EventType::kTaskYield, task.id);
 }
 
 TRACER_HOOK void TaskEnd(TaskRef& task) {
-  if (tracer_internal::t_state.current_task == task.id) tracer_internal::t_state.current_task = 0;
+  tracer_internal::LeaveTask(task.id);
   tracer_internal::Emit(format::EventType::kTaskEnd, task.id);
 }
 
@@ -101,13 +113,8 @@ TRACER_HOOK void SyscallBegin(const Name& name) {
 }
 TRACER_HOOK void SyscallEnd() { tracer_internal::Emit(format::EventType::kSyscallEnd); }
 
-class ScopedSyscall {
- public:
-  ABSL_ATTRIBUTE_ALWAYS_INLINE explicit ScopedSyscall(const Name& name) { SyscallBegin(name); }
-  ABSL_ATTRIBUTE_ALWAYS_INLINE ~ScopedSyscall() { SyscallEnd(); }
-  ScopedSyscall(const ScopedSyscall&) = delete;
-  ScopedSyscall& operator=(const ScopedSyscall&) = delete;
-};
+// The scoped form (one implementation, in tracer/scopes.h).
+using ::tracer::ScopedSyscall;
 
 // A runtime phase (GC-like): process-wide unless `thread_scoped`; `stop_the_world` says every
 // application thread is stopped while it runs. Begin and end on the same thread.

@@ -413,6 +413,9 @@ struct TracerStats {
   // not the consumers' writes). seal_cpu_ns / events_sealed is the per-event cost.
   uint64_t events_sealed = 0;
   uint64_t seal_cpu_ns = 0;
+  // Label sets not applied: the process already had 1024 distinct ones (tracer/scopes.h). The
+  // trace records the count too, as the counter "tracer.label_sets_dropped".
+  uint64_t label_sets_dropped = 0;
 };
 TracerStats GetTracerStats();
 

@@ -17,6 +17,7 @@
 #include "tracer/internal/collector_impl.h"
 #include "tracer/internal/crash_access.h"
 #include "tracer/internal/membarrier.h"
+#include "tracer/internal/self_task.h"
 #include "tracer/internal/stats.h"
 #include "tracer/internal/thread_registry.h"
 
@@ -102,6 +103,9 @@ absl::Status Collector::Activate() {
     wake_ = false;
     started_ = false;
   }
+  // A new session: threads announce their own tasks again (self_task.h). Relaxed: the store
+  // of g_gen below publishes it.
+  g_session.fetch_add(1, std::memory_order_relaxed);
   // Tracing on. Also a release: pairs with EmitSlow's acquire load (the pool is set up).
   g_gen.store(cur_gen_, std::memory_order_seq_cst);
   {

@@ -35,6 +35,7 @@ TracerStats GetStats() {
   s.pool_bytes = pool.bytes;
   s.pool_bytes_free = pool.free_bytes;
   s.pool_bytes_leaked = g_pool_bytes_leaked.load(std::memory_order_relaxed);
+  s.label_sets_dropped = g_label_sets_dropped.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -17,6 +17,7 @@ extern std::atomic<uint64_t> g_pool_bytes_leaked;
 extern std::atomic<uint64_t> g_generations;    // sealed
 extern std::atomic<uint64_t> g_events_sealed;  // in sealed generations
 extern std::atomic<uint64_t> g_seal_cpu_ns;    // collector CPU time spent in cuts
+extern std::atomic<uint64_t> g_label_sets_dropped;  // past kMaxLabelSets (ids.cc)
 
 }  // namespace tracer::tracer_internal
 

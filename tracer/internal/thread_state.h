@@ -61,6 +61,10 @@
 #include "format/internal/varint.h"
 #include "tracer/internal/clock.h"
 
+namespace tracer {
+struct TaskRef;  // tracer/hooks.h
+}  // namespace tracer
+
 namespace tracer::tracer_internal {
 
 // A pool buffer. The header is written by the owning thread before its first event and read
@@ -128,6 +132,9 @@ struct ThreadState {
   uint64_t next_batch_seq = 0;
   uint32_t batch_seq_gen = 0;
   uint64_t current_task = 0;             // runtime task running on this thread (0: itself)
+  // Its TaskRef (set by hooks::TaskStart, cleared by Block/Yield/End): what a kit primitive
+  // (tracer/sync/) blocks and resumes. nullptr: the thread runs as itself (self_task.h).
+  TaskRef* current_ref = nullptr;
   uint64_t current_user_task = 0;        // user task regions/logs attach to by default
   uint32_t labels = 0;                   // label set of the running task (inherited on create)
   uint32_t thread_labels = 0;            // label set of the thread itself
