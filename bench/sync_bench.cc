@@ -25,9 +25,15 @@
 //                                            clock. impl: tracer (tracer::ThreadPool), std (a
 //                                            std::mutex + std::condition_variable +
 //                                            std::deque<std::function> pool written below).
-//   Channel throughput: not here yet. tracer/sync/channel.h did not exist when this file was
-//   written; add BM_Sync_Channel/<impl>/<mode> (one producer, one consumer, N items, beside a
-//   std::mutex + std::condition_variable queue) once it lands.
+//   BM_Sync_Channel/<impl>/<mode>            one producer, one consumer (its own thread), kItems
+//                                            ints through a queue of kChannelDepth; ns per item
+//                                            (wall). impl: tracer (tracer::Channel<int>), std (a
+//                                            std::mutex + two std::condition_variable bounded
+//                                            queue written below). events_per_kop: trace events
+//                                            sealed per 1000 items (the waits of a side that
+//                                            found the queue full or empty).
+//   BM_Sync_ChannelUnbuffered/tracer/<mode>  the same through tracer::Channel<int>(0), Go's
+//                                            rendezvous: every item is a hand-off (no std row).
 //
 // Modes: off (nothing traces), on_nostacks (a capture with stacks off), on (a capture with the
 // default BufferConfig's stacks: the unlock that wakes a waiter captures its stack, ~1 us).
@@ -54,11 +60,13 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -67,6 +75,7 @@
 #include "benchmark/benchmark.h"
 #include "tracer/internal/collector.h"
 #include "tracer/sink.h"
+#include "tracer/sync/channel.h"
 #include "tracer/sync/mutex.h"
 #include "tracer/sync/thread_pool.h"
 #include "tracer/tracer.h"
@@ -379,6 +388,84 @@ void BM_Sync_PoolLatencyStd(benchmark::State& state, Mode mode) {
       [](StdPool& p, auto fn) { p.Submit(std::move(fn)); });
 }
 
+// ---- Channel throughput: one producer, one consumer. ---------------------------------------
+
+constexpr int kItems = 20000;
+constexpr size_t kChannelDepth = 64;
+
+// A bounded FIFO of std:: parts, the floor tracer::Channel is read against: Send blocks while
+// full, Receive while empty; Close ends the Receives once drained.
+class StdChannel {
+ public:
+  explicit StdChannel(size_t capacity) : capacity_(capacity) {}
+  void Send(int v) {
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      not_full_.wait(l, [&] { return queue_.size() < capacity_; });
+      queue_.push_back(v);
+    }
+    not_empty_.notify_one();
+  }
+  std::optional<int> Receive() {
+    int v;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      not_empty_.wait(l, [&] { return closed_ || !queue_.empty(); });
+      if (queue_.empty()) return std::nullopt;
+      v = queue_.front();
+      queue_.pop_front();
+    }
+    not_full_.notify_one();
+    return v;
+  }
+  void Close() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      closed_ = true;
+    }
+    not_empty_.notify_all();
+  }
+
+ private:
+  const size_t capacity_;
+  std::mutex mu_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<int> queue_;
+  bool closed_ = false;
+};
+
+// Each iteration moves kItems through a new channel from this thread to a consumer thread.
+template <typename Ch>
+void BM_Sync_Channel(benchmark::State& state, Mode mode, size_t depth) {
+  Session::Ensure(mode);
+  Session::Cut();
+  const uint64_t lost_before = EventsLost();
+  const uint64_t sealed_before = tracer::GetTracerStats().events_sealed;
+  int64_t sum = 0;
+  for (auto _ : state) {
+    Ch ch(depth);
+    std::thread consumer([&] {
+      while (std::optional<int> v = ch.Receive()) sum += *v;
+    });
+    for (int i = 0; i < kItems; ++i) ch.Send(i);
+    ch.Close();
+    consumer.join();
+  }
+  Session::Cut();
+  const int64_t n = kItems;
+  if (sum != static_cast<int64_t>(state.iterations()) * n * (n - 1) / 2) {
+    state.SkipWithError("items lost or repeated: not a result");
+  }
+  const uint64_t dropped = EventsLost() - lost_before;
+  if (dropped != 0) {
+    state.SkipWithError(("dropped " + std::to_string(dropped) + " events: not a result").c_str());
+  }
+  const double items = static_cast<double>(state.iterations()) * kItems;
+  state.counters["events_per_kop"] =
+      static_cast<double>(tracer::GetTracerStats().events_sealed - sealed_before) * 1000 / items;
+  state.SetItemsProcessed(static_cast<int64_t>(items));
+}
+
 // ---- Registration: grouped by mode, so each session starts once. --------------------------
 
 void RegisterAll() {
@@ -414,6 +501,15 @@ void RegisterAll() {
                                    BM_Sync_MutexContended<TracerLock>, mode, hold)
           ->Threads(2)->UseRealTime();
     }
+    benchmark::RegisterBenchmark(name("Channel", "std").c_str(), BM_Sync_Channel<StdChannel>,
+                                 mode, kChannelDepth)
+        ->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(name("Channel", "tracer").c_str(),
+                                 BM_Sync_Channel<tracer::Channel<int>>, mode, kChannelDepth)
+        ->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(name("ChannelUnbuffered", "tracer").c_str(),
+                                 BM_Sync_Channel<tracer::Channel<int>>, mode, 0)
+        ->UseRealTime()->Unit(benchmark::kMillisecond);
     // One iteration = kJobs jobs (~0.1 s): one per run, in smoke mode as in a result.
     benchmark::RegisterBenchmark(name("PoolLatency", "std").c_str(), BM_Sync_PoolLatencyStd,
                                  mode)
@@ -478,6 +574,9 @@ class SummaryReporter : public benchmark::ConsoleReporter {
          "Contended, the lock held ~2 us (nearly every unlock wakes a parked waiter)",
          "ns/pair"},
         {"PoolLatency", "Pool submit-to-start latency, 2 workers, one job at a time", "p50 us"},
+        {"Channel", "Channel, one producer and one consumer, depth 64 (wall time / items)",
+         "ns/item"},
+        {"ChannelUnbuffered", "Unbuffered channel (a hand-off per item)", "ns/item"},
     };
     std::printf("\nSummary (%s; x std: over the std row of the same mode; x off: over the same "
                 "impl tracing off)\n",
@@ -510,6 +609,10 @@ class SummaryReporter : public benchmark::ConsoleReporter {
         if (row.counters.count("floor_ns")) {
           std::snprintf(also, sizeof(also), "floor %.2f ns, x floor %.2f", row.Get("floor_ns"),
                         row.Get("x_floor"));
+        } else if (row.counters.count("events_per_kop") &&
+                   absl::StartsWith(s.family, "Channel")) {
+          std::snprintf(also, sizeof(also), "%.1f trace events / 1000 items",
+                        row.Get("events_per_kop"));
         } else if (row.counters.count("events_per_kop")) {
           // Both threads' CPU over wall time. Hold 0 (both spin, never park): ~2 when they
           // really ran at once; ~1 on a loaded machine that time-sliced them (then the row is
@@ -526,8 +629,6 @@ class SummaryReporter : public benchmark::ConsoleReporter {
                     also);
       }
     }
-    std::printf("\n(Channel throughput: not measured, tracer/sync/channel.h was absent when "
-                "sync_bench was written.)\n");
     if (any_error_) std::printf("\nSome runs reported an error (above): exit status 1\n");
   }
 
@@ -548,6 +649,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   // per iteration, which the framework divides over both threads' iterations), or p50.
   static double Value(const Row& row, absl::string_view family) {
     if (family == "PoolLatency") return row.Get("p50_us");
+    if (family == "Channel" || family == "ChannelUnbuffered") return row.real_ns / kItems;
     if (family == "MutexContended" || family == "MutexContendedHold") return row.real_ns;
     return row.Get("ns_per_event");
   }

@@ -58,9 +58,8 @@ expect_event 'UserTaskEnd task=[0-9]+'
 expect_event 'RegionBegin task=[0-9]+ name="lookup"'
 expect_event 'Labels task=[0-9]+ labels=[1-9]'
 expect_event 'SyscallBegin name="pread"'
-# The handler->writer stage is a tracer::Mutex+CondVar queue until tracer::Channel lands
-# (tools/demo/demo_service.cc, TODO); then this becomes reason=channel.
-expect_event 'TaskBlock task=[0-9]+ reason=(condvar|channel) '
+# The handler->writer stage is a tracer::Channel: the idle writer waits on it.
+expect_event 'TaskBlock task=[0-9]+ reason=channel '
 
 "$tool" stats --format=json "$newest" >"$out" 2>"$err" || fail "tracetool stats $newest exited $?"
 jq -e '.events_by_type.TaskBlock > 0 and .events_by_type.PhaseBegin > 0 and

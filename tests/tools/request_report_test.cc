@@ -262,6 +262,14 @@ TEST_F(RequestReportTest, BlockingSitesAreRankedByTotalTimeWithoutTracerFrames) 
   EXPECT_THAT(r.blocking_sites[1].frames, ElementsAre("Sleeper::Nap"));
   EXPECT_EQ(r.blocking_sites[1].count, 1u);
   EXPECT_EQ(r.blocking_sites[1].total_ns, 1'000'000);
+  // Only the mutex waits were done on behalf of a request (the worker's SetCurrentUserTask);
+  // main's nap was its own.
+  EXPECT_EQ(r.request_waits, 2u);
+  EXPECT_EQ(r.request_blocked_ns, 2'900'000);
+  ASSERT_EQ(r.request_blocking_sites.size(), 1u);
+  EXPECT_EQ(r.request_blocking_sites[0].reason, BlockReason::kMutex);
+  EXPECT_THAT(r.request_blocking_sites[0].frames, ElementsAre("Cache::Get", "Handler::Serve"));
+  EXPECT_EQ(r.request_blocking_sites[0].total_ns, 2'900'000);
   // The mutex view blames the unlocker's stack.
   ASSERT_EQ(r.mutex_sites.size(), 1u);
   EXPECT_THAT(r.mutex_sites[0].frames, ElementsAre("Cache::Refresh", "Refresher::Run"));
@@ -391,7 +399,11 @@ TEST_F(RequestReportTest, TextShowsTypesTimelineInTimeOrderAndSites) {
       "  +2.00ms  stop-the-world gc ... 200.0us\n",
       "  +3.60ms  syscall read on T11 ... 200.0us\n",
       "  +8.00ms  end request\n",
-      "top blocking sites by total blocked time (3 waits, 3.90ms; 0 not resumed):\n",
+      "what requests waited on: top blocking sites of waits on behalf of a user task (2 "
+      "waits, 2.90ms):\n",
+      "      2.90ms      2  mutex      Cache::Get <- Handler::Serve\n",
+      "top blocking sites of every task, idle waits included (3 waits, 3.90ms; 0 not "
+      "resumed):\n",
       "      2.90ms      2  mutex      Cache::Get <- Handler::Serve\n",
       "      1.00ms      1  sleep      Sleeper::Nap\n",
       "mutex contention by the unlocker's stack (Go's mutex profile):\n",

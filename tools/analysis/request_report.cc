@@ -172,6 +172,7 @@ class ReportBuilder {
     uint32_t site = 0;          // frames id of the TaskBlock stack
     uint32_t waker_frames = 0;  // frames id of the TaskUnblock stack
     bool unblocked = false;
+    bool for_request = false;  // blocked while its thread worked for a user task
     int64_t timeline = -1;  // index in timeline_.waits, if on the target's behalf
   };
   struct OpenPhase {
@@ -199,6 +200,8 @@ class ReportBuilder {
   void FlushThread(uint64_t id, ThreadState& t, int64_t now);
 
   uint32_t TypeOf(absl::string_view name);
+  // The top options_.top_n of a sites map, as RequestReport::blocking_sites ranks them.
+  std::vector<BlockingSite> RankSites(const absl::flat_hash_map<uint64_t, SiteTotals>& sites);
   // Frames id of a stack's site key; cached per generation (stack ids are per generation).
   uint32_t SiteOf(const Generation& gen, uint64_t stack);
   // The user task the thread works for (see the header's Attribution).
@@ -236,9 +239,12 @@ class ReportBuilder {
   uint32_t empty_frames_ = 0;
   absl::flat_hash_map<uint64_t, uint32_t> site_cache_;     // this generation's stack -> frames
   absl::flat_hash_map<uint64_t, SiteTotals> sites_;        // frames id << 8 | reason
+  absl::flat_hash_map<uint64_t, SiteTotals> request_sites_;  // sites_ of for_request waits
   absl::flat_hash_map<uint32_t, SiteTotals> mutex_sites_;  // by waker frames id
   uint64_t waits_ = 0;
   int64_t blocked_ns_ = 0;
+  uint64_t request_waits_ = 0;
+  int64_t request_blocked_ns_ = 0;
   uint64_t unresumed_waits_ = 0;
 
   bool target_begun_ = false;
@@ -400,7 +406,9 @@ void ReportBuilder::TaskBlock(const Generation& gen, const Event& e, int64_t now
   p.block_ns = now;
   p.site = SiteOf(gen, e.args[kBlockStack]);
   p.waker_frames = empty_frames_;
-  if (ForTarget(threads_[e.thread])) {
+  const ThreadState& thread = threads_[e.thread];
+  p.for_request = WorkingFor(thread) != 0;
+  if (ForTarget(thread)) {
     TimelineWait w;
     w.task = task;
     w.thread = e.thread;
@@ -437,6 +445,11 @@ void ReportBuilder::TaskStart(const Event& e, int64_t now) {
   if (IsMutexWait(p.reason)) mutex_sites_[p.waker_frames].Add(d);
   ++waits_;
   blocked_ns_ += d;
+  if (p.for_request) {
+    request_sites_[uint64_t{p.site} << 8 | static_cast<uint64_t>(p.reason)].Add(d);
+    ++request_waits_;
+    request_blocked_ns_ += d;
+  }
   if (p.timeline >= 0) {
     TimelineWait& w = timeline_.waits[p.timeline];
     w.resumed = true;
@@ -493,6 +506,25 @@ uint32_t ReportBuilder::SiteOf(const Generation& gen, uint64_t stack) {
   return it->second;
 }
 
+std::vector<BlockingSite> ReportBuilder::RankSites(
+    const absl::flat_hash_map<uint64_t, SiteTotals>& sites) {
+  std::vector<BlockingSite> ranked;
+  ranked.reserve(sites.size());
+  for (const auto& [key, totals] : sites) {
+    ranked.push_back({static_cast<BlockReason>(key & 0xff),
+                      frames_.Get(static_cast<uint32_t>(key >> 8)), totals.count,
+                      totals.total_ns, totals.max_ns});
+  }
+  std::sort(ranked.begin(), ranked.end(), [](const BlockingSite& a, const BlockingSite& b) {
+    if (a.total_ns != b.total_ns) return a.total_ns > b.total_ns;
+    if (a.count != b.count) return a.count > b.count;
+    if (a.reason != b.reason) return a.reason < b.reason;
+    return a.frames < b.frames;
+  });
+  if (ranked.size() > options_.top_n) ranked.resize(options_.top_n);
+  return ranked;
+}
+
 RequestReport ReportBuilder::Finish() {
   for (auto& [id, t] : threads_) FlushThread(id, t, last_ns_);
   for (OpenPhase& p : phases_) {
@@ -526,19 +558,10 @@ RequestReport ReportBuilder::Finish() {
   r.waits = waits_;
   r.blocked_ns = blocked_ns_;
   r.unresumed_waits = unresumed_waits_ + pending_.size();
-  for (const auto& [key, totals] : sites_) {
-    r.blocking_sites.push_back({static_cast<BlockReason>(key & 0xff),
-                                frames_.Get(static_cast<uint32_t>(key >> 8)), totals.count,
-                                totals.total_ns, totals.max_ns});
-  }
-  std::sort(r.blocking_sites.begin(), r.blocking_sites.end(),
-            [](const BlockingSite& a, const BlockingSite& b) {
-              if (a.total_ns != b.total_ns) return a.total_ns > b.total_ns;
-              if (a.count != b.count) return a.count > b.count;
-              if (a.reason != b.reason) return a.reason < b.reason;
-              return a.frames < b.frames;
-            });
-  if (r.blocking_sites.size() > options_.top_n) r.blocking_sites.resize(options_.top_n);
+  r.blocking_sites = RankSites(sites_);
+  r.request_waits = request_waits_;
+  r.request_blocked_ns = request_blocked_ns_;
+  r.request_blocking_sites = RankSites(request_sites_);
   for (const auto& [frames, totals] : mutex_sites_) {
     r.mutex_sites.push_back({frames_.Get(frames), totals.count, totals.total_ns});
   }
@@ -692,15 +715,23 @@ std::string FormatRequestReport(const RequestReport& r) {
   } else {
     out += "no complete user task to explain\n";
   }
+  auto append_sites = [&out](const std::vector<BlockingSite>& sites) {
+    if (sites.empty()) out += "  (none)\n";
+    for (const BlockingSite& s : sites) {
+      absl::StrAppendFormat(&out, "  %10s %6d  %-10s %s\n", Duration(s.total_ns), s.count,
+                            format::BlockReasonName(s.reason), StackText(s.frames));
+    }
+  };
   absl::StrAppendFormat(&out,
-                        "\ntop blocking sites by total blocked time (%d waits, %s; %d not "
-                        "resumed):\n",
+                        "\nwhat requests waited on: top blocking sites of waits on behalf of a "
+                        "user task (%d waits, %s):\n",
+                        r.request_waits, Duration(r.request_blocked_ns));
+  append_sites(r.request_blocking_sites);
+  absl::StrAppendFormat(&out,
+                        "\ntop blocking sites of every task, idle waits included (%d waits, %s; "
+                        "%d not resumed):\n",
                         r.waits, Duration(r.blocked_ns), r.unresumed_waits);
-  if (r.blocking_sites.empty()) out += "  (none)\n";
-  for (const BlockingSite& s : r.blocking_sites) {
-    absl::StrAppendFormat(&out, "  %10s %6d  %-10s %s\n", Duration(s.total_ns), s.count,
-                          format::BlockReasonName(s.reason), StackText(s.frames));
-  }
+  append_sites(r.blocking_sites);
   out += "\nmutex contention by the unlocker's stack (Go's mutex profile):\n";
   if (r.mutex_sites.empty()) out += "  (none)\n";
   for (const ContentionSite& s : r.mutex_sites) {

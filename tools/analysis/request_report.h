@@ -136,6 +136,12 @@ struct RequestReport {
   uint64_t unresumed_waits = 0;  // blocks with no TaskStart after them in the trace
   // The top RequestReportOptions::top_n by total_ns (ties: count, then reason, then frames).
   std::vector<BlockingSite> blocking_sites;
+  // The same for the waits on behalf of a user task only (the waiting thread worked for one
+  // when it blocked, see Attribution): what requests waited on, without the idle waits of
+  // consumers and background loops between their work.
+  uint64_t request_waits = 0;
+  int64_t request_blocked_ns = 0;
+  std::vector<BlockingSite> request_blocking_sites;
   std::vector<ContentionSite> mutex_sites;
 };
 

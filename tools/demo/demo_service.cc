@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <deque>
+#include <memory>
 #include <optional>
 #include <random>
 #include <thread>
@@ -22,7 +22,7 @@
 #include "absl/time/clock.h"
 #include "recorder/flight_recorder.h"
 #include "tracer/scopes.h"
-#include "tracer/sync/cond_var.h"
+#include "tracer/sync/channel.h"
 #include "tracer/sync/mutex.h"
 #include "tracer/sync/thread_pool.h"
 #include "tracer/tracer.h"
@@ -82,38 +82,9 @@ struct Response {
   uint64_t body = 0;
 };
 
-// The handler->writer stage: an unbounded FIFO; Pop blocks (traced: reason condvar) until a
-// response or Close. Thread-safe.
-// TODO: replace with tracer::Channel<Response> (tracer/sync/channel.h, being written) once it
-// builds: its waits would then be recorded with reason channel.
-class ResponseQueue {
- public:
-  void Push(Response r) {
-    tracer::MutexLock l(mu_);
-    queue_.push_back(std::move(r));
-    cv_.Signal();  // pairs with the Wait in Pop
-  }
-  // Closes the queue: Pop drains what is queued, then returns nullopt.
-  void Close() {
-    tracer::MutexLock l(mu_);
-    closed_ = true;
-    cv_.SignalAll();
-  }
-  std::optional<Response> Pop() {
-    tracer::MutexLock l(mu_);
-    while (queue_.empty() && !closed_) cv_.Wait(mu_);
-    if (queue_.empty()) return std::nullopt;
-    Response r = std::move(queue_.front());
-    queue_.pop_front();
-    return r;
-  }
-
- private:
-  tracer::Mutex mu_;
-  tracer::CondVar cv_;
-  std::deque<Response> queue_ ABSL_GUARDED_BY(mu_);
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-};
+// The handler->writer stage's depth: a handler whose response finds it full waits (traced:
+// reason channel) for the writer, the service's backpressure.
+constexpr size_t kResponseQueueDepth = 64;
 
 // A stop flag that background loops sleep on, so they end promptly. Thread-safe. Untraced
 // (absl): a background thread's idle time between periods is not a wait of the service, and
@@ -179,7 +150,8 @@ class Service {
     for (const Endpoint& e : kEndpoints) result_.endpoints.push_back({e.name, {}});
   }
 
-  absl::StatusOr<DemoResult> Run(tracer::FlightRecorder& recorder) {
+  // `recorder` nullptr: nothing is dumped (DemoConfig::recorder false).
+  absl::StatusOr<DemoResult> Run(tracer::FlightRecorder* recorder) {
     std::thread dumper([&] { DumperLoop(recorder); });
     std::thread writer([&] { WriterLoop(); });
     std::thread refresher([&] { RefresherLoop(); });
@@ -215,9 +187,14 @@ class Service {
     const auto end = start + absl::ToChronoNanoseconds(config_.duration);
     const double period_ns = 1e9 / config_.rate;
     for (uint64_t i = 0;; ++i) {
-      const auto due = start + std::chrono::nanoseconds(static_cast<int64_t>(i * period_ns));
-      if (due >= end) break;
-      std::this_thread::sleep_until(due);  // the generator's idle time: not the service's
+      if (in_flight_ != nullptr) {
+        if (Clock::now() >= end) break;
+        in_flight_->Send(0);  // closed loop: waits while closed_loop requests are in flight
+      } else {
+        const auto due = start + std::chrono::nanoseconds(static_cast<int64_t>(i * period_ns));
+        if (due >= end) break;
+        std::this_thread::sleep_until(due);  // the generator's idle time: not the service's
+      }
       const int pick = static_cast<int>(rng() % 100);
       const int ep = pick < kEndpoints[0].weight ? 0 : 1;
       const int key = static_cast<int>(rng() % kNumKeys);
@@ -253,15 +230,16 @@ class Service {
       tracer::Region region = tracer::StartRegion("encode");
       r.body = BusyFor(ep.encode, h);
     }
-    responses_.Push(std::move(r));
+    responses_.Send(std::move(r));
   }
 
   // Ends each request and measures it; asks for a dump when one is over budget.
   ABSL_ATTRIBUTE_NOINLINE void WriterLoop() {
     tracer::SetThreadName("writer");
     const int64_t budget_ns = absl::ToInt64Nanoseconds(config_.budget);
-    while (std::optional<Response> r = responses_.Pop()) {
+    while (std::optional<Response> r = responses_.Receive()) {
       r->task.End();
+      if (in_flight_ != nullptr) in_flight_->TryReceive();  // one fewer in flight
       const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                              Clock::now() - r->begin)
                              .count();
@@ -316,8 +294,13 @@ class Service {
 
   // Writes a dump per request for one, at most one per dump_interval; keeps the newest
   // keep_dumps.
-  ABSL_ATTRIBUTE_NOINLINE void DumperLoop(tracer::FlightRecorder& recorder) {
+  ABSL_ATTRIBUTE_NOINLINE void DumperLoop(tracer::FlightRecorder* recorder) {
     tracer::SetThreadName("dumper");
+    if (recorder == nullptr) {  // no recorder: the requests for a dump are ignored
+      absl::MutexLock l(&dump_mu_);
+      dump_mu_.Await(absl::Condition(&dump_stopping_));
+      return;
+    }
     for (int seq = 1;; ++seq) {
       DumpRecord rec;
       {
@@ -330,7 +313,7 @@ class Service {
       rec.path = absl::StrFormat("%s/slow-%d-%03d.trace", config_.out_dir,
                                  static_cast<int>(::getpid()), seq);
       tracer::DumpStats stats;
-      absl::StatusOr<uint64_t> n = recorder.WriteTo(rec.path, &stats);
+      absl::StatusOr<uint64_t> n = recorder->WriteTo(rec.path, &stats);
       if (!n.ok()) {
         dump_error_ = absl::Status(n.status().code(), absl::StrCat("dump to ", rec.path,
                                                                    ": ", n.status().message()));
@@ -369,7 +352,13 @@ class Service {
   tracer::Mutex cache_mu_;
   uint64_t cache_[kNumKeys] ABSL_GUARDED_BY(cache_mu_);
 
-  ResponseQueue responses_;
+  tracer::Channel<Response> responses_{kResponseQueueDepth};
+  // Closed loop only: a token per request in flight (sent by the generator, taken back by the
+  // writer), so the generator waits while closed_loop are in flight.
+  const std::unique_ptr<tracer::Channel<char>> in_flight_ =
+      config_.closed_loop > 0
+          ? std::make_unique<tracer::Channel<char>>(static_cast<size_t>(config_.closed_loop))
+          : nullptr;
   Stopper stop_;
 
   // The writer's request for a dump. Untraced (absl), like Stopper: the dumper's idling is not
@@ -403,16 +392,18 @@ absl::StatusOr<DemoResult> RunDemo(const DemoConfig& config) {
   if (!fd.ok()) return fd.status();
 
   tracer::FlightRecorder recorder({.min_age = config.min_age, .max_bytes = config.max_bytes});
-  if (absl::Status s = recorder.Start(); !s.ok()) {
-    ::close(*fd);
-    return absl::Status(s.code(), absl::StrCat("starting the flight recorder: ", s.message()));
+  if (config.recorder) {
+    if (absl::Status s = recorder.Start(); !s.ok()) {
+      ::close(*fd);
+      return absl::Status(s.code(), absl::StrCat("starting the flight recorder: ", s.message()));
+    }
   }
   absl::StatusOr<DemoResult> result;
   {
     tracer_demo_internal::Service service(config, *fd);
-    result = service.Run(recorder);
+    result = service.Run(config.recorder ? &recorder : nullptr);
   }
-  const absl::Status stopped = recorder.Stop();
+  const absl::Status stopped = config.recorder ? recorder.Stop() : absl::OkStatus();
   ::close(*fd);
   if (!result.ok()) return result;
   if (!stopped.ok()) {

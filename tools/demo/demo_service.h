@@ -1,7 +1,7 @@
 // DemoService: a small in-process "web service" that misbehaves on purpose, under a flight
 // recorder that dumps the recent past when a request is slow.
 //
-//   generator --Submit--> ThreadPool "handlers" --queue--> writer (ends the request)
+//   generator --Submit--> ThreadPool "handlers" --Channel(64)--> writer (ends the request)
 //                              |   |                           |
 //           RwMutex "world" (shared) Mutex "cache"            latency > budget
 //                 ^                    ^                           |
@@ -54,6 +54,12 @@ struct DemoConfig {
   absl::Duration compaction_period = absl::Milliseconds(700);
   absl::Duration compaction_pause_min = absl::Milliseconds(10);
   absl::Duration compaction_pause_max = absl::Milliseconds(20);
+  // Benchmarks (bench/demo_bench.cc). recorder false: no flight recorder, so nothing traces
+  // (the kit's primitives run untraced) and nothing is dumped: the baseline. closed_loop N > 0:
+  // N requests in flight at all times, the next sent as soon as one ends (rate is ignored): the
+  // service's maximum throughput.
+  bool recorder = true;
+  int closed_loop = 0;
 };
 
 // Latencies measured by the writer for one endpoint.

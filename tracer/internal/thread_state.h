@@ -100,7 +100,7 @@ inline constexpr std::memory_order kOddOrder = std::memory_order_relaxed;
 inline constexpr std::memory_order kGenOrder = std::memory_order_relaxed;
 #endif
 
-struct ThreadState {
+struct alignas(64) ThreadState {  // the hot fields below share one cache line
   // --- Written by the owner; read by the collector as described above. ---
   std::atomic<uint32_t> seq{0};          // odd while in a write section
   std::atomic<Buffer*> current{nullptr}; // exchanged by owner, compare-exchanged by cut

@@ -60,7 +60,12 @@ void WaitUntil(const std::function<bool()>& cond) {
   ASSERT_TRUE(cond());
 }
 
-void Name(const char* name) { pthread_setname_np(pthread_self(), name); }
+// Names the calling thread for the OS and for the tracer (which reads the OS name only when a
+// thread first registers: the test binary's main thread registered in an earlier test).
+void Name(const char* name) {
+  pthread_setname_np(pthread_self(), name);
+  SetThreadName(name);
+}
 
 // --- Semantics -------------------------------------------------------------------------
 
