@@ -43,6 +43,9 @@ case $case_name in
     expect_out 'Usage: tracetool stats'; expect_out '--format'
     run 0 dump --help
     expect_out 'Usage: tracetool dump'; expect_out '--limit'; expect_out 'jsonl'
+    run 0 regions --help
+    expect_out 'Usage: tracetool regions'; expect_out '--name'; expect_out '--top'
+    expect_out 'Example: tracetool regions'
     ;;
   usage_errors)
     run 2;                                   expect_one_error_line
@@ -123,6 +126,25 @@ case $case_name in
     printf '\xff' | dd of="$work/flipped.trace" bs=1 seek=200 conv=notrunc status=none
     run 1 dump "$work/flipped.trace"
     expect_one_error_line; expect_err 'checksum'; expect_err 'offset 16'
+    ;;
+  regions)
+    run 0 regions --top 1 "$sample"
+    expect_out '^regions: 64 complete under 2 names'
+    expect_out 'warning: the trace lost 37 events'
+    expect_out '^region "db_query": 32 complete'
+    expect_out '^  where the time went: blocked channel .*syscall .*running .*runnable'
+    expect_out '^region "parse": 32 complete'
+    run 0 regions --format=json --name parse "$sample"
+    need_jq
+    [[ $(jq '.regions | length' "$out") == 1 ]] || fail "--name parse kept another region"
+    [[ $(jq '.regions[0].count' "$out") == 32 ]] || fail "json parse count != 32"
+    # The breakdown's parts add up to the regions' total time.
+    jq -e '.regions[0] | ([.breakdown_ns[]] | add) == .total_ns' "$out" >/dev/null ||
+      fail "the breakdown does not add up to total_ns"
+    run 2 regions --top=-1 "$sample"; expect_one_error_line
+    size=$(stat -c %s "$sample")
+    head -c $((size - 2500)) "$sample" >"$work/truncated.trace"
+    run 1 regions "$work/truncated.trace"; expect_one_error_line; expect_err 'offset'
     ;;
   readme)
     # The commands testdata/README.md shows.

@@ -9,6 +9,7 @@
 #include "CLI/CLI.hpp"
 #include "tools/tracetool/command.h"
 #include "tools/tracetool/dump_command.h"
+#include "tools/tracetool/regions_command.h"
 #include "tools/tracetool/stats_command.h"
 
 int main(int argc, char** argv) {
@@ -17,11 +18,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   StatsOptions stats;
   DumpOptions dump;
+  RegionsCommandOptions regions;
   CLI::App* stats_cmd = AddStatsCommand(&app, &stats);
   CLI::App* dump_cmd = AddDumpCommand(&app, &dump);
+  CLI::App* regions_cmd = AddRegionsCommand(&app, &regions);
   // CLI11 reports an unknown command as a missing one; name it instead.
   if (argc > 1 && argv[1][0] != '-' && argv[1] != stats_cmd->get_name() &&
-      argv[1] != dump_cmd->get_name()) {
+      argv[1] != dump_cmd->get_name() && argv[1] != regions_cmd->get_name()) {
     std::fprintf(stderr, "tracetool: unknown command '%s' (see 'tracetool --help')\n", argv[1]);
     return kExitUsage;
   }
@@ -38,5 +41,6 @@ int main(int argc, char** argv) {
   }
   if (stats_cmd->parsed()) return RunStats(stats);
   if (dump_cmd->parsed()) return RunDump(dump);
+  if (regions_cmd->parsed()) return RunRegions(regions);
   return kExitUsage;  // unreachable: one subcommand is required
 }
