@@ -46,6 +46,8 @@ case $case_name in
     run 0 regions --help
     expect_out 'Usage: tracetool regions'; expect_out '--name'; expect_out '--top'
     expect_out 'Example: tracetool regions'
+    run 0 usertasks --help
+    expect_out 'Usage: tracetool usertasks'; expect_out '--type'; expect_out 'Example: tracetool usertasks'
     ;;
   usage_errors)
     run 2;                                   expect_one_error_line
@@ -145,6 +147,25 @@ case $case_name in
     size=$(stat -c %s "$sample")
     head -c $((size - 2500)) "$sample" >"$work/truncated.trace"
     run 1 regions "$work/truncated.trace"; expect_one_error_line; expect_err 'offset'
+    ;;
+  usertasks)
+    run 0 usertasks --top 1 "$sample"
+    expect_out '^user tasks: 32 complete of 1 types'
+    expect_out 'warning: the trace lost 37 events'
+    expect_out '^user task "handle_request": 32 complete'
+    expect_out '^  where the time went: blocked channel .*running .*blocked mutex'
+    run 0 usertasks --format=json "$sample"
+    need_jq
+    [[ $(jq '.types[0].count' "$out") == 32 ]] || fail "json handle_request count != 32"
+    # Each slowest task's parts (thread time plus the time between threads) are at least its
+    # wall time: equal unless threads worked for it in parallel.
+    jq -e '.types[0].slowest | all(.[]; ([.breakdown_ns[]] | add) + .between_threads_ns >= .duration_ns)' \
+      "$out" >/dev/null || fail "a task's parts fall short of its duration"
+    run 0 usertasks --type nothing-of-the-kind "$sample"
+    expect_out '^user tasks: 0 complete of 0 types'
+    size=$(stat -c %s "$sample")
+    head -c $((size - 2500)) "$sample" >"$work/truncated.trace"
+    run 1 usertasks "$work/truncated.trace"; expect_one_error_line; expect_err 'offset'
     ;;
   readme)
     # The commands testdata/README.md shows.

@@ -14,19 +14,14 @@
 namespace tracer::analysis {
 namespace {
 
-using format::BlockReason;
 using format::Event;
 using format::EventType;
 using format::Generation;
 
 // Argument positions (FORMAT.md, "Event table"; request_report.cc checks the same ones).
 constexpr int kTask = 0;
-constexpr int kBlockReason = 1;
-constexpr int kPhaseFlags = 1;
 constexpr int kUserTaskName = 2;
 constexpr int kRegionName = 1;
-
-constexpr size_t State(ThreadTimeState s) { return static_cast<size_t>(s); }
 
 class RegionsBuilder {
  public:
@@ -59,59 +54,22 @@ class RegionsBuilder {
     int64_t begin_ns;
     TimeBreakdown at_begin;  // the thread's cumulative states then
   };
-  struct Thread {
-    int64_t last_ns = 0;      // cum is up to date to here
-    TimeBreakdown cum;        // time in each state since the thread was first seen
-    int blocked_reason = -1;  // >= 0: its task is blocked
-    uint64_t blocked_task = 0;
-    bool runnable = false;
-    int syscall_depth = 0;
-    int phase_depth = 0;      // thread-scoped phases, and stop-the-world ones it began
-    uint64_t current_user_task = 0;
-    std::vector<OpenRegion> regions;  // innermost last
-  };
-
-  size_t StateOf(const Thread& t) const {
-    if (t.blocked_reason >= 0) return State(ThreadTimeState::kBlocked) + t.blocked_reason;
-    if (t.runnable) return State(ThreadTimeState::kRunnable);
-    if (t.syscall_depth > 0) return State(ThreadTimeState::kSyscall);
-    if (t.phase_depth > 0) return State(ThreadTimeState::kPhase);
-    if (stw_depth_ > 0) return State(ThreadTimeState::kStopped);
-    return State(ThreadTimeState::kRunning);
-  }
-  // Charges the thread's time since last_ns to its state (before any input of it changes).
-  void Advance(Thread& t, int64_t now) {
-    if (now > t.last_ns) {
-      t.cum.ns[StateOf(t)] += now - t.last_ns;
-      t.last_ns = now;
-    }
-  }
-  Thread& ThreadAt(uint64_t id, int64_t now) {
-    auto [it, inserted] = threads_.try_emplace(id);
-    if (inserted) it->second.last_ns = now;
-    Advance(it->second, now);
-    return it->second;
-  }
-  void AdvanceAll(int64_t now) {
-    for (auto& [id, t] : threads_) Advance(t, now);
-  }
+  using Thread = ThreadStateTracker::Thread;
 
   void Handle(const Generation& gen, const Event& e);
-  void RegionBegin(const Generation& gen, const Event& e, Thread& t, int64_t now);
-  void RegionEnd(const Generation& gen, const Event& e, Thread& t, int64_t now);
+  void RegionBegin(const Generation& gen, const Event& e, const Thread& t, int64_t now);
+  void RegionEnd(const Generation& gen, const Event& e, const Thread& t, int64_t now);
   uint32_t StatsIndex(absl::string_view name);
 
   const RegionsOptions options_;
   RegionsReport report_;
   bool started_ = false;
   int64_t first_ns_ = 0;
-  int stw_depth_ = 0;
-  absl::flat_hash_map<uint64_t, Thread> threads_;
-  absl::flat_hash_map<uint64_t, uint64_t> blocked_on_;  // blocked task -> its thread
+  ThreadStateTracker states_;
+  // Each thread's open regions, innermost last.
+  absl::flat_hash_map<uint64_t, std::vector<OpenRegion>> open_;
   // Names of the user tasks open now (a name is dropped at the task's end).
   absl::flat_hash_map<uint64_t, std::string> user_task_names_;
-  // The stop-the-world phases open now, by the thread that began them (to end them there).
-  std::vector<uint64_t> stw_threads_;
   absl::flat_hash_map<std::string, uint32_t> index_;
   std::vector<RegionStats> stats_;
 };
@@ -132,109 +90,41 @@ void RegionsBuilder::Handle(const Generation& gen, const Event& e) {
     first_ns_ = now;
   }
   ++report_.events;
+  const Thread& t = states_.Apply(e, now);
   switch (e.type) {
-    case EventType::kTaskStart: {
-      Thread& t = ThreadAt(e.thread, now);
-      if (t.blocked_reason >= 0 || t.runnable) blocked_on_.erase(t.blocked_task);
-      t.blocked_reason = -1;
-      t.runnable = false;
-      break;
-    }
-    case EventType::kTaskBlock: {
-      Thread& t = ThreadAt(e.thread, now);
-      t.blocked_reason = static_cast<int>(
-          std::min<uint64_t>(e.args[kBlockReason], static_cast<uint64_t>(BlockReason::kOther)));
-      t.blocked_task = e.args[kTask];
-      t.runnable = false;
-      blocked_on_[e.args[kTask]] = e.thread;
-      break;
-    }
-    case EventType::kTaskUnblock: {
-      auto it = blocked_on_.find(e.args[kTask]);
-      if (it == blocked_on_.end()) break;
-      Thread& t = ThreadAt(it->second, now);
-      if (t.blocked_task == e.args[kTask] && t.blocked_reason >= 0) {
-        t.blocked_reason = -1;
-        t.runnable = true;
-      }
-      break;
-    }
-    case EventType::kTaskEnd: {
-      Thread& t = ThreadAt(e.thread, now);
-      if (t.blocked_task == e.args[kTask]) {
-        t.blocked_reason = -1;
-        t.runnable = false;
-      }
-      break;
-    }
-    case EventType::kSyscallBegin:
-      ++ThreadAt(e.thread, now).syscall_depth;
-      break;
-    case EventType::kSyscallEnd: {
-      Thread& t = ThreadAt(e.thread, now);
-      if (t.syscall_depth > 0) --t.syscall_depth;
-      break;
-    }
-    case EventType::kPhaseBegin: {
-      const uint64_t flags = e.args[kPhaseFlags];
-      if (flags & format::kPhaseThreadScoped) {
-        ++ThreadAt(e.thread, now).phase_depth;
-      } else if (flags & format::kPhaseStopTheWorld) {
-        ThreadAt(e.thread, now);
-        AdvanceAll(now);
-        ++stw_depth_;
-        ++threads_[e.thread].phase_depth;
-        stw_threads_.push_back(e.thread);
-      }
-      break;
-    }
-    case EventType::kPhaseEnd: {
-      // A PhaseEnd names no flags: it ends the innermost stop-the-world phase its thread began,
-      // if any, else the thread's innermost thread-scoped one.
-      Thread& t = ThreadAt(e.thread, now);
-      auto it = std::find(stw_threads_.rbegin(), stw_threads_.rend(), e.thread);
-      if (it != stw_threads_.rend()) {
-        AdvanceAll(now);
-        stw_threads_.erase(std::next(it).base());
-        --stw_depth_;
-      }
-      if (t.phase_depth > 0) --t.phase_depth;
-      break;
-    }
     case EventType::kUserTaskBegin:
       user_task_names_[e.args[kTask]] = std::string(gen.String(e.args[kUserTaskName]));
       break;
     case EventType::kUserTaskEnd:
-      // Kept until here: a region of the task may still be open on a thread whose current
-      // task this was; its name is copied when the region ends, so dropping it now is safe
-      // for regions that ended, and the rare region outliving its task shows no name.
+      // A region's user-task name is copied when the region ends; one that outlives its user
+      // task shows no name.
       user_task_names_.erase(e.args[kTask]);
       break;
-    case EventType::kSetCurrentUserTask:
-      ThreadAt(e.thread, now).current_user_task = e.args[kTask];
-      break;
     case EventType::kRegionBegin:
-      RegionBegin(gen, e, ThreadAt(e.thread, now), now);
+      RegionBegin(gen, e, t, now);
       break;
     case EventType::kRegionEnd:
-      RegionEnd(gen, e, ThreadAt(e.thread, now), now);
+      RegionEnd(gen, e, t, now);
       break;
     default:
       break;
   }
 }
 
-void RegionsBuilder::RegionBegin(const Generation& gen, const Event& e, Thread& t, int64_t now) {
+void RegionsBuilder::RegionBegin(const Generation& gen, const Event& e, const Thread& t,
+                                 int64_t now) {
   const absl::string_view name = gen.String(e.args[kRegionName]);
   if (!options_.name.empty() && name != options_.name) return;
   const uint64_t user_task = e.args[kTask] != 0 ? e.args[kTask] : t.current_user_task;
-  t.regions.push_back({StatsIndex(name), user_task, now, t.cum});
+  open_[e.thread].push_back({StatsIndex(name), user_task, now, t.cum});
 }
 
-void RegionsBuilder::RegionEnd(const Generation& gen, const Event& e, Thread& t, int64_t now) {
+void RegionsBuilder::RegionEnd(const Generation& gen, const Event& e, const Thread& t,
+                               int64_t now) {
   const absl::string_view name = gen.String(e.args[kRegionName]);
   if (!options_.name.empty() && name != options_.name) return;
-  for (auto it = t.regions.rbegin(); it != t.regions.rend(); ++it) {
+  std::vector<OpenRegion>& regions = open_[e.thread];
+  for (auto it = regions.rbegin(); it != regions.rend(); ++it) {
     RegionStats& s = stats_[it->name];
     if (s.name != name) continue;  // the innermost region of that name ends
     RegionInstance r;
@@ -242,9 +132,7 @@ void RegionsBuilder::RegionEnd(const Generation& gen, const Event& e, Thread& t,
     r.duration_ns = now - it->begin_ns;
     r.thread = e.thread;
     r.user_task = it->user_task;
-    for (size_t k = 0; k < kNumTimeStates; ++k) {
-      r.breakdown.ns[k] = t.cum.ns[k] - it->at_begin.ns[k];
-    }
+    r.breakdown = t.cum - it->at_begin;
     s.latency.Add(r.duration_ns);
     s.breakdown += r.breakdown;
     // Keep the `top` slowest, slowest first (a short insertion: top is small).
@@ -259,15 +147,15 @@ void RegionsBuilder::RegionEnd(const Generation& gen, const Event& e, Thread& t,
       s.slowest.insert(at, std::move(r));
       if (s.slowest.size() > options_.top) s.slowest.pop_back();
     }
-    t.regions.erase(std::next(it).base());
+    regions.erase(std::next(it).base());
     return;
   }
   ++report_.ended_before_begin;
 }
 
 RegionsReport RegionsBuilder::Finish() {
-  for (auto& [id, t] : threads_) {
-    for (const OpenRegion& r : t.regions) ++stats_[r.name].incomplete;
+  for (const auto& [id, regions] : open_) {
+    for (const OpenRegion& r : regions) ++stats_[r.name].incomplete;
   }
   std::sort(stats_.begin(), stats_.end(), [](const RegionStats& a, const RegionStats& b) {
     if (a.latency.sum() != b.latency.sum()) return a.latency.sum() > b.latency.sum();
@@ -277,78 +165,7 @@ RegionsReport RegionsBuilder::Finish() {
   return std::move(report_);
 }
 
-// "850ns", "12.3us", "3.40ms", "1.25s".
-std::string Duration(int64_t ns) {
-  const double v = static_cast<double>(ns);
-  if (ns < 1000 && ns > -1000) return absl::StrCat(ns, "ns");
-  if (ns < 1'000'000 && ns > -1'000'000) return absl::StrFormat("%.1fus", v / 1e3);
-  if (ns < 1'000'000'000 && ns > -1'000'000'000) return absl::StrFormat("%.2fms", v / 1e6);
-  return absl::StrFormat("%.2fs", v / 1e9);
-}
-
-// "blocked mutex 2.00ms (58.8%), running 700.0us (20.6%), ...": the non-zero parts, largest
-// first.
-std::string BreakdownText(const TimeBreakdown& b) {
-  std::vector<size_t> order;
-  for (size_t k = 0; k < kNumTimeStates; ++k) {
-    if (b.ns[k] != 0) order.push_back(k);
-  }
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t x, size_t y) { return b.ns[x] > b.ns[y]; });
-  const int64_t total = b.total();
-  std::string out;
-  for (size_t k : order) {
-    if (!out.empty()) out += ", ";
-    absl::StrAppendFormat(&out, "%s %s (%.1f%%)", TimeStateName(k), Duration(b.ns[k]),
-                          total > 0 ? 100.0 * static_cast<double>(b.ns[k]) / total : 0.0);
-  }
-  return out.empty() ? "(no time)" : out;
-}
-
-void AppendBreakdownJson(const TimeBreakdown& b, std::string* out) {
-  out->push_back('{');
-  bool first = true;
-  for (size_t k = 0; k < kNumTimeStates; ++k) {
-    if (b.ns[k] == 0) continue;
-    if (!first) out->push_back(',');
-    first = false;
-    format::AppendJsonString(TimeStateName(k), out);
-    absl::StrAppend(out, ":", b.ns[k]);
-  }
-  out->push_back('}');
-}
-
 }  // namespace
-
-std::string TimeStateName(size_t state) {
-  switch (static_cast<ThreadTimeState>(std::min(state, State(ThreadTimeState::kBlocked)))) {
-    case ThreadTimeState::kRunning:
-      return "running";
-    case ThreadTimeState::kRunnable:
-      return "runnable";
-    case ThreadTimeState::kSyscall:
-      return "syscall";
-    case ThreadTimeState::kPhase:
-      return "phase";
-    case ThreadTimeState::kStopped:
-      return "stopped";
-    case ThreadTimeState::kBlocked:
-      break;
-  }
-  return absl::StrCat("blocked ", format::BlockReasonName(static_cast<BlockReason>(
-                                      state - State(ThreadTimeState::kBlocked))));
-}
-
-int64_t TimeBreakdown::total() const {
-  int64_t t = 0;
-  for (int64_t v : ns) t += v;
-  return t;
-}
-
-TimeBreakdown& TimeBreakdown::operator+=(const TimeBreakdown& o) {
-  for (size_t k = 0; k < kNumTimeStates; ++k) ns[k] += o.ns[k];
-  return *this;
-}
 
 absl::StatusOr<RegionsReport> ComputeRegions(format::TraceReader* reader,
                                              const RegionsOptions& options) {
@@ -382,15 +199,15 @@ std::string FormatRegionsText(const RegionsReport& r) {
     absl::StrAppendFormat(&out,
                           "  latency  p50 %s  p90 %s  p99 %s  max %s  (total %s, mean %s; "
                           "quantiles within 1%%)\n",
-                          Duration(h.Quantile(0.5)), Duration(h.Quantile(0.9)),
-                          Duration(h.Quantile(0.99)), Duration(h.max()), Duration(h.sum()),
-                          Duration(static_cast<int64_t>(h.mean())));
+                          DurationText(h.Quantile(0.5)), DurationText(h.Quantile(0.9)),
+                          DurationText(h.Quantile(0.99)), DurationText(h.max()), DurationText(h.sum()),
+                          DurationText(static_cast<int64_t>(h.mean())));
     out += h.Text();
     absl::StrAppendFormat(&out, "  where the time went: %s\n", BreakdownText(s.breakdown));
     if (!s.slowest.empty()) out += "  slowest:\n";
     for (const RegionInstance& i : s.slowest) {
-      absl::StrAppendFormat(&out, "    %9s  at +%s on T%d", Duration(i.duration_ns),
-                            Duration(i.begin_ns), i.thread);
+      absl::StrAppendFormat(&out, "    %9s  at +%s on T%d", DurationText(i.duration_ns),
+                            DurationText(i.begin_ns), i.thread);
       if (i.user_task != 0) {
         absl::StrAppendFormat(&out, ", user task %d", i.user_task);
         if (!i.user_task_name.empty()) absl::StrAppendFormat(&out, " \"%s\"", i.user_task_name);

@@ -2,19 +2,8 @@
 // the regions' time went, and the slowest instances with their own breakdown. What
 // `tracetool regions` prints; Go's "user-defined regions" view for our traces.
 //
-// Where the time went. Every thread is in one state at a time, and a region's time is its
-// thread's states between its begin and its end, so a breakdown's parts add up to the region's
-// duration exactly. A thread's state, in this precedence (the first that holds wins):
-//   blocked <reason>  its running task blocked (TaskBlock on the thread) and was not yet made
-//                     runnable: the task's own wait wins over everything below;
-//   runnable          the blocked task was unblocked (TaskUnblock, from any thread) and has
-//                     not started again: scheduler latency;
-//   syscall           inside SyscallBegin..SyscallEnd;
-//   phase             the thread runs a runtime phase itself (a thread-scoped phase on it, or
-//                     the stop-the-world phase it began);
-//   stopped           a stop-the-world phase another thread began is open;
-//   running           otherwise (a thread no task event names is running).
-// With the kit (tracer/sync/), a task that blocks keeps its thread, so this is the task's state.
+// Where the time went: a region's time is its thread's states between its begin and its end
+// (tools/analysis/thread_states.h), so a breakdown's parts add up to its duration exactly.
 //
 // Reading: one streaming pass. Memory: what is live (each thread's state and open regions, the
 // blocked tasks, the open user tasks' names) and, per region name, a LatencyHistogram, the
@@ -23,40 +12,17 @@
 #ifndef TRACER_TOOLS_ANALYSIS_REGIONS_H_
 #define TRACER_TOOLS_ANALYSIS_REGIONS_H_
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "format/event_table.h"
 #include "format/trace_reader.h"
 #include "tools/analysis/histogram.h"
+#include "tools/analysis/thread_states.h"
 
 namespace tracer::analysis {
-
-// A thread's states (see the header), the blocked ones one per reason.
-enum class ThreadTimeState : uint8_t {
-  kRunning = 0,
-  kRunnable,
-  kSyscall,
-  kPhase,
-  kStopped,
-  kBlocked,  // + BlockReason: kBlocked + r for reason r
-};
-inline constexpr size_t kNumTimeStates =
-    static_cast<size_t>(ThreadTimeState::kBlocked) +
-    static_cast<size_t>(format::BlockReason::kNumBlockReasons);
-// "running", "runnable", "syscall", "phase", "stopped", "blocked mutex", ...
-std::string TimeStateName(size_t state);
-
-// Nanoseconds in each state; the parts add up to the span they describe.
-struct TimeBreakdown {
-  std::array<int64_t, kNumTimeStates> ns{};
-  int64_t total() const;
-  TimeBreakdown& operator+=(const TimeBreakdown& o);
-};
 
 struct RegionInstance {
   int64_t begin_ns = 0;  // since the trace's first event

@@ -11,6 +11,7 @@
 #include "tools/tracetool/dump_command.h"
 #include "tools/tracetool/regions_command.h"
 #include "tools/tracetool/stats_command.h"
+#include "tools/tracetool/usertasks_command.h"
 
 int main(int argc, char** argv) {
   using namespace tracer::tracetool;
@@ -22,9 +23,12 @@ int main(int argc, char** argv) {
   CLI::App* stats_cmd = AddStatsCommand(&app, &stats);
   CLI::App* dump_cmd = AddDumpCommand(&app, &dump);
   CLI::App* regions_cmd = AddRegionsCommand(&app, &regions);
+  UserTasksCommandOptions usertasks;
+  CLI::App* usertasks_cmd = AddUserTasksCommand(&app, &usertasks);
   // CLI11 reports an unknown command as a missing one; name it instead.
   if (argc > 1 && argv[1][0] != '-' && argv[1] != stats_cmd->get_name() &&
-      argv[1] != dump_cmd->get_name() && argv[1] != regions_cmd->get_name()) {
+      argv[1] != dump_cmd->get_name() && argv[1] != regions_cmd->get_name() &&
+      argv[1] != usertasks_cmd->get_name()) {
     std::fprintf(stderr, "tracetool: unknown command '%s' (see 'tracetool --help')\n", argv[1]);
     return kExitUsage;
   }
@@ -42,5 +46,6 @@ int main(int argc, char** argv) {
   if (stats_cmd->parsed()) return RunStats(stats);
   if (dump_cmd->parsed()) return RunDump(dump);
   if (regions_cmd->parsed()) return RunRegions(regions);
+  if (usertasks_cmd->parsed()) return RunUserTasks(usertasks);
   return kExitUsage;  // unreachable: one subcommand is required
 }
