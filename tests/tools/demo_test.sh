@@ -65,5 +65,13 @@ expect_event 'TaskBlock task=[0-9]+ reason=channel '
 jq -e '.events_by_type.TaskBlock > 0 and .events_by_type.PhaseBegin > 0 and
        .events_by_type.Labels > 0 and .user_tasks > 0' "$out" >/dev/null ||
   fail "tracetool stats --format=json of $newest lacks TaskBlock, PhaseBegin, Labels or user tasks"
+# The printed next steps run: the dump's requests, with the mutex waits in their time.
+"$tool" usertasks --format=json "$newest" >"$out" 2>"$err" || fail "tracetool usertasks $newest exited $?"
+jq -e '[.types[].name] | index("GET /item") != null' "$out" >/dev/null ||
+  fail "tracetool usertasks of $newest has no GET /item"
+jq -e '[.types[].breakdown_ns["blocked mutex"] // 0] | add > 0' "$out" >/dev/null ||
+  fail "tracetool usertasks of $newest charges no mutex wait to a request"
+"$tool" regions --name lookup "$newest" >"$out" 2>"$err" || fail "tracetool regions $newest exited $?"
+expect_out '^region "lookup": [1-9]'
 rm -rf "$dir"
 echo "PASS [demo]"

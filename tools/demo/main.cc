@@ -196,6 +196,9 @@ int main(int argc, char** argv) {
 
   const std::string tool = TracetoolPath();
   std::printf("\n== Next\n");
+  std::printf("%s usertasks %s      # request latency, where it went\n", tool.c_str(),
+              first->path.c_str());
+  std::printf("%s regions --name lookup %s\n", tool.c_str(), first->path.c_str());
   std::printf("%s stats %s\n", tool.c_str(), first->path.c_str());
   std::printf("%s dump --limit 50 %s\n", tool.c_str(), first->path.c_str());
   std::printf("%s dump %s | grep -E 'TaskBlock|PhaseBegin'\n", tool.c_str(),
