@@ -6,6 +6,8 @@
 //                        takes them: the maximum throughput. Counters: req_per_s_off,
 //                        req_per_s_on (medians over the pairs) and on_over_off (the median of
 //                        each pair's on/off; target >= 0.99, i.e. at most 1% lost).
+//   BM_Demo_ClosedLoopNoStacks  the same with the recorder's stacks off (BufferConfig::stacks):
+//                        what the waits' stacks cost of the closed-loop figure.
 //   BM_Demo_FixedRate    the default open-loop rate: p99 latency of every request of a run
 //                        (generator to writer). Counters: p99_ms_off, p99_ms_on (medians) and
 //                        on_over_off (the median of each pair's on/off; target <= 1.02).
@@ -28,9 +30,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
 #include "benchmark/benchmark.h"
+#include "tracer/tracer.h"
 #include "tools/demo/demo_service.h"
 
 namespace {
@@ -52,7 +56,14 @@ struct RunFigures {
 };
 
 // One run of the demo; false (with the error set on `state`) if it failed.
-bool RunOnce(benchmark::State& state, bool recorder, int closed_loop, RunFigures* out) {
+bool RunOnce(benchmark::State& state, bool recorder, int closed_loop, bool stacks,
+             RunFigures* out) {
+  tracer::BufferConfig buffers = tracer::GetBufferConfig();
+  buffers.stacks = stacks;
+  if (absl::Status s = tracer::SetBufferConfig(buffers); !s.ok()) {
+    state.SkipWithError(std::string(s.message()).c_str());
+    return false;
+  }
   tracer::demo::DemoConfig config;
   config.out_dir = g_dir;
   config.duration = g_duration;
@@ -83,15 +94,15 @@ bool RunOnce(benchmark::State& state, bool recorder, int closed_loop, RunFigures
 }
 
 // --demo_pairs pairs, alternating which side runs first.
-void RunPairs(benchmark::State& state, int closed_loop, bool by_throughput) {
+void RunPairs(benchmark::State& state, int closed_loop, bool by_throughput, bool stacks = true) {
   std::vector<double> off, on, ratio;
   for (auto _ : state) {
     for (int i = 0; i < g_pairs; ++i) {
       RunFigures f_off, f_on;
       const bool on_first = i % 2 == 1;
-      if (on_first && !RunOnce(state, true, closed_loop, &f_on)) return;
-      if (!RunOnce(state, false, closed_loop, &f_off)) return;
-      if (!on_first && !RunOnce(state, true, closed_loop, &f_on)) return;
+      if (on_first && !RunOnce(state, true, closed_loop, stacks, &f_on)) return;
+      if (!RunOnce(state, false, closed_loop, stacks, &f_off)) return;
+      if (!on_first && !RunOnce(state, true, closed_loop, stacks, &f_on)) return;
       const double a = by_throughput ? f_off.req_per_s : f_off.p99_ms;
       const double b = by_throughput ? f_on.req_per_s : f_on.p99_ms;
       off.push_back(a);
@@ -110,10 +121,18 @@ void BM_Demo_ClosedLoop(benchmark::State& state) {
   RunPairs(state, /*closed_loop=*/2 * tracer::demo::DemoConfig().threads,
            /*by_throughput=*/true);
 }
+void BM_Demo_ClosedLoopNoStacks(benchmark::State& state) {
+  RunPairs(state, /*closed_loop=*/2 * tracer::demo::DemoConfig().threads,
+           /*by_throughput=*/true, /*stacks=*/false);
+  tracer::BufferConfig buffers = tracer::GetBufferConfig();
+  buffers.stacks = true;  // back to the default for the rows after
+  (void)tracer::SetBufferConfig(buffers);
+}
 void BM_Demo_FixedRate(benchmark::State& state) {
   RunPairs(state, /*closed_loop=*/0, /*by_throughput=*/false);
 }
 BENCHMARK(BM_Demo_ClosedLoop)->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_Demo_ClosedLoopNoStacks)->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_Demo_FixedRate)->Iterations(1)->UseRealTime()->Unit(benchmark::kSecond);
 
 // Takes this file's own flags out of argv (the framework rejects flags it does not know).
