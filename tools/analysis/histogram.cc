@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace tracer::analysis {
@@ -141,6 +142,32 @@ std::string LatencyHistogram::Text(int width) const {
                           std::string(static_cast<size_t>(bar), '#'));
   }
   return out;
+}
+
+std::string DurationText(int64_t ns) {
+  const double v = static_cast<double>(ns);
+  if (ns < 1000 && ns > -1000) return absl::StrCat(ns, "ns");
+  if (ns < 1'000'000 && ns > -1'000'000) return absl::StrFormat("%.1fus", v / 1e3);
+  if (ns < 1'000'000'000 && ns > -1'000'000'000) return absl::StrFormat("%.2fms", v / 1e6);
+  return absl::StrFormat("%.2fs", v / 1e9);
+}
+
+void AppendLatencyText(const LatencyHistogram& h, std::string* out) {
+  if (h.count() == 0) return;
+  absl::StrAppendFormat(out,
+                        "  latency  p50 %s  p90 %s  p99 %s  max %s  (total %s, mean %s; "
+                        "quantiles within 1%%)\n",
+                        DurationText(h.Quantile(0.5)), DurationText(h.Quantile(0.9)),
+                        DurationText(h.Quantile(0.99)), DurationText(h.max()),
+                        DurationText(h.sum()), DurationText(static_cast<int64_t>(h.mean())));
+  *out += h.Text();
+}
+
+void AppendLatencyJson(const LatencyHistogram& h, std::string* out) {
+  absl::StrAppend(out, ",\"count\":", h.count(), ",\"total_ns\":", h.sum(),
+                  ",\"min_ns\":", h.min(), ",\"p50_ns\":", h.Quantile(0.5),
+                  ",\"p90_ns\":", h.Quantile(0.9), ",\"p99_ns\":", h.Quantile(0.99),
+                  ",\"max_ns\":", h.max());
 }
 
 }  // namespace tracer::analysis

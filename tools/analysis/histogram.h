@@ -61,6 +61,14 @@ class LatencyHistogram {
   std::vector<uint64_t> buckets_;  // first_ .. first_ + size() - 1
 };
 
+// "850ns", "12.3us", "3.40ms", "1.25s".
+std::string DurationText(int64_t ns);
+// The latency lines the analyses print for a group: "  latency  p50 ... max ... (total, mean)"
+// and the text histogram. Nothing when empty.
+void AppendLatencyText(const LatencyHistogram& h, std::string* out);
+// ,"count":N,"total_ns":..,"min_ns":..,"p50_ns":..,"p90_ns":..,"p99_ns":..,"max_ns":..
+void AppendLatencyJson(const LatencyHistogram& h, std::string* out);
+
 }  // namespace tracer::analysis
 
 #endif  // TRACER_TOOLS_ANALYSIS_HISTOGRAM_H_

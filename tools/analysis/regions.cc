@@ -196,13 +196,7 @@ std::string FormatRegionsText(const RegionsReport& r) {
     if (s.incomplete > 0) absl::StrAppendFormat(&out, ", %d not ended", s.incomplete);
     out += "\n";
     if (h.count() == 0) continue;
-    absl::StrAppendFormat(&out,
-                          "  latency  p50 %s  p90 %s  p99 %s  max %s  (total %s, mean %s; "
-                          "quantiles within 1%%)\n",
-                          DurationText(h.Quantile(0.5)), DurationText(h.Quantile(0.9)),
-                          DurationText(h.Quantile(0.99)), DurationText(h.max()), DurationText(h.sum()),
-                          DurationText(static_cast<int64_t>(h.mean())));
-    out += h.Text();
+    AppendLatencyText(h, &out);
     absl::StrAppendFormat(&out, "  where the time went: %s\n", BreakdownText(s.breakdown));
     if (!s.slowest.empty()) out += "  slowest:\n";
     for (const RegionInstance& i : s.slowest) {
@@ -228,10 +222,8 @@ std::string FormatRegionsJson(const RegionsReport& r) {
     if (n > 0) out += ',';
     out += "{\"name\":";
     format::AppendJsonString(s.name, &out);
-    absl::StrAppend(&out, ",\"count\":", h.count(), ",\"incomplete\":", s.incomplete,
-                    ",\"total_ns\":", h.sum(), ",\"min_ns\":", h.min(),
-                    ",\"p50_ns\":", h.Quantile(0.5), ",\"p90_ns\":", h.Quantile(0.9),
-                    ",\"p99_ns\":", h.Quantile(0.99), ",\"max_ns\":", h.max(),
+    AppendLatencyJson(h, &out);
+    absl::StrAppend(&out, ",\"incomplete\":", s.incomplete,
                     ",\"breakdown_ns\":");
     AppendBreakdownJson(s.breakdown, &out);
     out += ",\"slowest\":[";

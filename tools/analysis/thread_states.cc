@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "format/event_printer.h"
+#include "tools/analysis/histogram.h"
 
 namespace tracer::analysis {
 namespace {
@@ -164,14 +165,6 @@ ThreadStateTracker::Thread& ThreadStateTracker::Apply(const format::Event& e, in
     default:
       return At(e.thread, now);
   }
-}
-
-std::string DurationText(int64_t ns) {
-  const double v = static_cast<double>(ns);
-  if (ns < 1000 && ns > -1000) return absl::StrCat(ns, "ns");
-  if (ns < 1'000'000 && ns > -1'000'000) return absl::StrFormat("%.1fus", v / 1e3);
-  if (ns < 1'000'000'000 && ns > -1'000'000'000) return absl::StrFormat("%.2fms", v / 1e6);
-  return absl::StrFormat("%.2fs", v / 1e9);
 }
 
 std::string BreakdownText(const TimeBreakdown& b) {

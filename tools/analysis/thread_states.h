@@ -89,8 +89,6 @@ class ThreadStateTracker {
   std::vector<uint64_t> stw_threads_;  // the threads that began the open stop-the-world phases
 };
 
-// "850ns", "12.3us", "3.40ms", "1.25s".
-std::string DurationText(int64_t ns);
 // "blocked mutex 2.00ms (58.8%), running 700.0us (20.6%), ...": the non-zero parts, largest
 // first, each as a share of the total.
 std::string BreakdownText(const TimeBreakdown& b);

@@ -253,13 +253,7 @@ std::string FormatUserTasksText(const UserTasksReport& r) {
     if (t.incomplete > 0) absl::StrAppendFormat(&out, ", %d not ended", t.incomplete);
     out += "\n";
     if (h.count() == 0) continue;
-    absl::StrAppendFormat(&out,
-                          "  latency  p50 %s  p90 %s  p99 %s  max %s  (total %s, mean %s; "
-                          "quantiles within 1%%)\n",
-                          DurationText(h.Quantile(0.5)), DurationText(h.Quantile(0.9)),
-                          DurationText(h.Quantile(0.99)), DurationText(h.max()),
-                          DurationText(h.sum()), DurationText(static_cast<int64_t>(h.mean())));
-    out += h.Text();
+    AppendLatencyText(h, &out);
     absl::StrAppendFormat(&out, "  where the time went: %s\n",
                           PartsText(t.breakdown, t.between_threads_ns));
     if (!t.slowest.empty()) out += "  slowest:\n";
@@ -282,10 +276,8 @@ std::string FormatUserTasksJson(const UserTasksReport& r) {
     if (n > 0) out += ',';
     out += "{\"name\":";
     format::AppendJsonString(t.name, &out);
-    absl::StrAppend(&out, ",\"count\":", h.count(), ",\"incomplete\":", t.incomplete,
-                    ",\"total_ns\":", h.sum(), ",\"min_ns\":", h.min(),
-                    ",\"p50_ns\":", h.Quantile(0.5), ",\"p90_ns\":", h.Quantile(0.9),
-                    ",\"p99_ns\":", h.Quantile(0.99), ",\"max_ns\":", h.max(),
+    AppendLatencyJson(h, &out);
+    absl::StrAppend(&out, ",\"incomplete\":", t.incomplete,
                     ",\"between_threads_ns\":", t.between_threads_ns, ",\"breakdown_ns\":");
     AppendBreakdownJson(t.breakdown, &out);
     out += ",\"slowest\":[";
