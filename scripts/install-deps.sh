@@ -10,6 +10,7 @@ packages=(
   libabsl-dev liblz4-dev zlib1g-dev libconcurrentqueue-dev libunwind-dev libdw-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   jq  # tests/tools parses tracetool's JSON output
+  golang-go  # tests/tools reads tracetool's pprof profiles with `go tool pprof`
   clang libclang-rt-14-dev  # fuzzers (libFuzzer)
 )
 

@@ -79,8 +79,10 @@ class ThreadStateTracker {
   void AdvanceAll(int64_t now);
   const absl::flat_hash_map<uint64_t, Thread>& threads() const { return threads_; }
 
- private:
+  // The thread's state now: an index into TimeBreakdown::ns.
   size_t StateOf(const Thread& t) const;
+
+ private:
   void Advance(Thread& t, int64_t now);
 
   int stw_depth_ = 0;

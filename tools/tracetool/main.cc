@@ -5,32 +5,74 @@
 // "tracetool: <message>" on stderr; 2 bad usage (unknown command or flag, missing argument).
 
 #include <cstdio>
+#include <functional>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "tools/tracetool/command.h"
 #include "tools/tracetool/dump_command.h"
+#include "tools/tracetool/live_command.h"
+#include "tools/tracetool/mmu_command.h"
+#include "tools/tracetool/pprof_command.h"
 #include "tools/tracetool/regions_command.h"
+#include "tools/tracetool/split_command.h"
 #include "tools/tracetool/stats_command.h"
+#include "tools/tracetool/tasks_command.h"
+#include "tools/tracetool/timeline_command.h"
 #include "tools/tracetool/usertasks_command.h"
 
+namespace {
+
+using namespace tracer::tracetool;
+
+// One subcommand: its CLI11 app and what runs it once parsed.
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+// Adds a subcommand whose options live in `opts` (which must outlive the parse and the run).
+template <typename Options>
+Command Add(CLI::App* (*add)(CLI::App*, Options*), int (*run)(const Options&), CLI::App* app,
+            Options* opts) {
+  return {add(app, opts), [run, opts] { return run(*opts); }};
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  using namespace tracer::tracetool;
   CLI::App app("tracetool: inspect tracer execution traces", "tracetool");
   app.require_subcommand(1);
   StatsOptions stats;
   DumpOptions dump;
-  RegionsCommandOptions regions;
-  CLI::App* stats_cmd = AddStatsCommand(&app, &stats);
-  CLI::App* dump_cmd = AddDumpCommand(&app, &dump);
-  CLI::App* regions_cmd = AddRegionsCommand(&app, &regions);
+  TasksCommandOptions tasks;
   UserTasksCommandOptions usertasks;
-  CLI::App* usertasks_cmd = AddUserTasksCommand(&app, &usertasks);
+  RegionsCommandOptions regions;
+  PprofCommandOptions pprof;
+  TimelineCommandOptions timeline;
+  MmuCommandOptions mmu;
+  LiveCommandOptions live;
+  SplitCommandOptions split;
+  const std::vector<Command> commands = {
+      Add(AddStatsCommand, RunStats, &app, &stats),
+      Add(AddDumpCommand, RunDump, &app, &dump),
+      Add(AddTasksCommand, RunTasks, &app, &tasks),
+      Add(AddUserTasksCommand, RunUserTasks, &app, &usertasks),
+      Add(AddRegionsCommand, RunRegions, &app, &regions),
+      Add(AddPprofCommand, RunPprof, &app, &pprof),
+      Add(AddTimelineCommand, RunTimeline, &app, &timeline),
+      Add(AddMmuCommand, RunMmu, &app, &mmu),
+      Add(AddLiveCommand, RunLive, &app, &live),
+      Add(AddSplitCommand, RunSplit, &app, &split),
+  };
   // CLI11 reports an unknown command as a missing one; name it instead.
-  if (argc > 1 && argv[1][0] != '-' && argv[1] != stats_cmd->get_name() &&
-      argv[1] != dump_cmd->get_name() && argv[1] != regions_cmd->get_name() &&
-      argv[1] != usertasks_cmd->get_name()) {
-    std::fprintf(stderr, "tracetool: unknown command '%s' (see 'tracetool --help')\n", argv[1]);
-    return kExitUsage;
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    for (const Command& c : commands) known = known || argv[1] == c.app->get_name();
+    if (!known) {
+      std::fprintf(stderr, "tracetool: unknown command '%s' (see 'tracetool --help')\n", argv[1]);
+      return kExitUsage;
+    }
   }
   try {
     app.parse(argc, argv);
@@ -43,9 +85,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tracetool: %s (see 'tracetool --help')\n", e.what());
     return kExitUsage;
   }
-  if (stats_cmd->parsed()) return RunStats(stats);
-  if (dump_cmd->parsed()) return RunDump(dump);
-  if (regions_cmd->parsed()) return RunRegions(regions);
-  if (usertasks_cmd->parsed()) return RunUserTasks(usertasks);
+  for (const Command& c : commands) {
+    if (c.app->parsed()) return c.run();
+  }
   return kExitUsage;  // unreachable: one subcommand is required
 }

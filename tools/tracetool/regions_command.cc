@@ -28,21 +28,16 @@ CLI::App* AddRegionsCommand(CLI::App* app, RegionsCommandOptions* opts) {
 }
 
 int RunRegions(const RegionsCommandOptions& opts) {
-  auto reader = format::TraceReader::Open(opts.file);
+  auto reader = OpenTrace(opts.file);
   if (!reader.ok()) return ReportError(reader.status());
-  (*reader)->set_validate_events(false);  // each event is still checked as it is decoded
   analysis::RegionsOptions options;
   options.name = opts.name;
   options.top = opts.top;
   absl::StatusOr<analysis::RegionsReport> report =
       analysis::ComputeRegions(reader->get(), options);
   if (!report.ok()) return ReportError(report.status());
-  const std::string out = opts.format == "json" ? analysis::FormatRegionsJson(*report) + "\n"
-                                                : analysis::FormatRegionsText(*report);
-  if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
-    return ReportError("error writing to stdout");
-  }
-  return kExitOk;
+  return WriteStdout(opts.format == "json" ? analysis::FormatRegionsJson(*report) + "\n"
+                                                : analysis::FormatRegionsText(*report));
 }
 
 }  // namespace tracer::tracetool

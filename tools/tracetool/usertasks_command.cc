@@ -28,21 +28,16 @@ CLI::App* AddUserTasksCommand(CLI::App* app, UserTasksCommandOptions* opts) {
 }
 
 int RunUserTasks(const UserTasksCommandOptions& opts) {
-  auto reader = format::TraceReader::Open(opts.file);
+  auto reader = OpenTrace(opts.file);
   if (!reader.ok()) return ReportError(reader.status());
-  (*reader)->set_validate_events(false);  // each event is still checked as it is decoded
   analysis::UserTasksOptions options;
   options.type = opts.type;
   options.top = opts.top;
   absl::StatusOr<analysis::UserTasksReport> report =
       analysis::ComputeUserTasks(reader->get(), options);
   if (!report.ok()) return ReportError(report.status());
-  const std::string out = opts.format == "json" ? analysis::FormatUserTasksJson(*report) + "\n"
-                                                : analysis::FormatUserTasksText(*report);
-  if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size() || std::fflush(stdout) != 0) {
-    return ReportError("error writing to stdout");
-  }
-  return kExitOk;
+  return WriteStdout(opts.format == "json" ? analysis::FormatUserTasksJson(*report) + "\n"
+                                                : analysis::FormatUserTasksText(*report));
 }
 
 }  // namespace tracer::tracetool
