@@ -73,5 +73,46 @@ jq -e '[.types[].breakdown_ns["blocked mutex"] // 0] | add > 0' "$out" >/dev/nul
   fail "tracetool usertasks of $newest charges no mutex wait to a request"
 "$tool" regions --name lookup "$newest" >"$out" 2>"$err" || fail "tracetool regions $newest exited $?"
 expect_out '^region "lookup": [1-9]'
+# Runtime tasks: the handler pool's jobs, with their queue time and mutex waits; one job's
+# timeline names its waker.
+"$tool" tasks --format=json "$newest" >"$out" 2>"$err" || fail "tracetool tasks $newest exited $?"
+jq -e '.groups[] | select(.name == "handlers") | .count > 0 and .states.runnable.total_ns > 0' \
+  "$out" >/dev/null || fail "tracetool tasks of $newest has no handlers group with runnable time"
+job=$(jq -r '.groups[] | select(.name == "handlers") | .longest[0].id' "$out")
+"$tool" tasks --id "$job" "$newest" >"$out" 2>"$err" || fail "tracetool tasks --id $job exited $?"
+expect_out "^task $job \"handlers\""
+expect_out '^  \+[0-9.]+s .* running on thread [0-9]+'
+
+# Profiles, read by the real client: go tool pprof (Debian's golang-go, installed by the test
+# set-up). The mutex profile names the unlock sites, the sync profile the waiters.
+command -v go >/dev/null || fail "go is not installed (scripts/install-deps.sh installs golang-go)"
+export GOCACHE=$dir/gocache HOME=${HOME:-$dir}
+for kind in sync mutex sched syscall region; do
+  "$tool" pprof --kind=$kind -o "$dir/$kind.pb.gz" "$newest" >"$out" 2>"$err" ||
+    fail "tracetool pprof --kind=$kind exited $?: $(cat "$err")"
+  expect_out "^wrote $dir/$kind.pb.gz: $kind profile, [1-9]"
+  go tool pprof -top -sample_index=delay "$dir/$kind.pb.gz" >"$out" 2>"$err" ||
+    { [[ $kind == region ]] && go tool pprof -top "$dir/$kind.pb.gz" >"$out" 2>"$err"; } ||
+    fail "go tool pprof -top $kind.pb.gz exited $?: $(cat "$err")"
+  case $kind in
+    mutex) expect_out 'tracer::Mutex::UnlockSlow'; expect_out 'Service::(Refresher|Compactor)Loop';;
+    sync) expect_out 'Service::Handle'; expect_out 'Service::WriterLoop';;
+    sched) expect_out 'Service::Generate';;
+    syscall) expect_out 'Service::RefresherLoop';;
+    region) expect_out 'region lookup';;
+  esac
+done
+# Labels are sample labels: -tagfocus slices by endpoint.
+go tool pprof -top -tagfocus=endpoint=/item "$dir/sync.pb.gz" >"$out" 2>"$err" ||
+  fail "go tool pprof -tagfocus exited $?: $(cat "$err")"
+expect_out 'Service::Handle'
+go tool pprof -tags "$dir/mutex.pb.gz" >"$out" 2>"$err" || fail "go tool pprof -tags exited $?"
+expect_out 'endpoint: '
+# -base between two of our profiles.
+"$tool" pprof --kind=sync --region=lookup -o "$dir/lookup.pb.gz" "$newest" >/dev/null 2>"$err" ||
+  fail "tracetool pprof --region lookup exited $?"
+go tool pprof -top -base "$dir/lookup.pb.gz" "$dir/sync.pb.gz" >"$out" 2>"$err" ||
+  fail "go tool pprof -base exited $?: $(cat "$err")"
+expect_out 'Service::WriterLoop'
 rm -rf "$dir"
 echo "PASS [demo]"

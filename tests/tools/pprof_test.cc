@@ -1,1 +1,153 @@
-// PLACEHOLDER: replaced by the pprof tests.
+// Profiles from the scripted request trace (request_trace.h): each kind charges the intervals
+// the script holds to the stacks it names. The encoding itself is read back by `go tool pprof`
+// in tracetool_cli_test.sh and demo_test.sh.
+
+#include "tools/analysis/pprof.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "format/byte_source.h"
+#include "format/trace_reader.h"
+#include "gtest/gtest.h"
+#include "tests/tools/request_trace.h"
+
+namespace tracer::analysis {
+namespace {
+
+absl::StatusOr<ProfileResult> Compute(const std::string& data, ProfileKind kind,
+                                      const std::string& region = "") {
+  absl::StatusOr<std::unique_ptr<format::TraceReader>> reader =
+      format::TraceReader::FromSource(format::MakeStringSource(data));
+  if (!reader.ok()) return reader.status();
+  ProfileOptions options;
+  options.kind = kind;
+  options.region = region;
+  return ComputeProfile(reader->get(), options);
+}
+
+// The functions of a sample's locations, innermost first.
+std::vector<std::string> Functions(const PprofBuilder& p, const PprofBuilder::Sample& s) {
+  std::vector<std::string> out;
+  for (uint64_t l : s.locations) out.emplace_back(p.LocationFunction(l));
+  return out;
+}
+
+TEST(PprofTest, SyncChargesEachWaitToTheWaitersStack) {
+  absl::StatusOr<ProfileResult> r = Compute(MakeRequestTrace(), ProfileKind::kSync);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const PprofBuilder& p = *r->profile;
+  ASSERT_EQ(p.samples().size(), 1u);
+  const PprofBuilder::Sample& s = p.samples()[0];
+  EXPECT_EQ(Functions(p, s),
+            (std::vector<std::string>{"tracer::Mutex::Lock", "Cache::Get", "Handler::Serve"}));
+  // Task 5 waited 2000..4000 us and 5200..5500 us.
+  EXPECT_EQ(s.values, (std::vector<int64_t>{2, 2'300'000}));
+  EXPECT_EQ(r->intervals, 2u);
+  EXPECT_EQ(r->total_ns, 2'300'000);
+  EXPECT_EQ(r->unfinished, 0u) << "the sleep is not a sync wait";
+}
+
+TEST(PprofTest, MutexChargesTheWaitToTheUnlockersStack) {
+  absl::StatusOr<ProfileResult> r = Compute(MakeRequestTrace(), ProfileKind::kMutex);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const PprofBuilder& p = *r->profile;
+  ASSERT_EQ(p.samples().size(), 1u);
+  EXPECT_EQ(Functions(p, p.samples()[0]),
+            (std::vector<std::string>{"tracer::Mutex::Unlock", "Cache::Refresh",
+                                      "Refresher::Run"}));
+  EXPECT_EQ(p.samples()[0].values, (std::vector<int64_t>{2, 2'300'000}));
+  const std::vector<FlatEntry> flat = FlatProfile(p);
+  ASSERT_EQ(flat.size(), 1u);
+  EXPECT_EQ(flat[0].function, "Cache::Refresh") << "the tracer's own frames are skipped";
+}
+
+TEST(PprofTest, SchedChargesRunnableTimeToWhereTheTaskResumes) {
+  absl::StatusOr<ProfileResult> r = Compute(MakeRequestTrace(), ProfileKind::kSched);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // Woken at 4000 and 5500 us, running again at 4500 and 5600.
+  EXPECT_EQ(r->total_ns, 600'000);
+  ASSERT_EQ(r->profile->samples().size(), 1u);
+  EXPECT_EQ(Functions(*r->profile, r->profile->samples()[0])[1], "Cache::Get");
+}
+
+TEST(PprofTest, SyscallsWithNoStackAreKeptUnderTheirOwnFrame) {
+  absl::StatusOr<ProfileResult> r = Compute(MakeRequestTrace(), ProfileKind::kSyscall);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const PprofBuilder& p = *r->profile;
+  ASSERT_EQ(p.samples().size(), 1u);
+  EXPECT_EQ(Functions(p, p.samples()[0]), (std::vector<std::string>{"(no stack recorded)"}));
+  EXPECT_EQ(p.samples()[0].values, (std::vector<int64_t>{2, 300'000}));
+  ASSERT_EQ(p.samples()[0].labels.size(), 1u);
+  EXPECT_EQ(p.samples()[0].labels[0].key, "syscall");
+  EXPECT_EQ(p.samples()[0].labels[0].str, "read");
+}
+
+TEST(PprofTest, RegionProfileAndRegionFilter) {
+  absl::StatusOr<ProfileResult> r = Compute(MakeRequestTrace(), ProfileKind::kRegion);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->profile->samples().size(), 1u);
+  EXPECT_EQ(Functions(*r->profile, r->profile->samples()[0])[0], "region lookup");
+  EXPECT_EQ(r->total_ns, 3'400'000);  // 1600..5000 us
+  // Only the first wait (2000 us) begins inside "lookup" (1600..5000).
+  absl::StatusOr<ProfileResult> inside = Compute(MakeRequestTrace(), ProfileKind::kSync, "lookup");
+  ASSERT_TRUE(inside.ok()) << inside.status();
+  EXPECT_EQ(inside->total_ns, 2'000'000);
+  EXPECT_EQ(inside->intervals, 1u);
+}
+
+TEST(PprofTest, EncodedProfileIsGzippedProtobufWithItsStrings) {
+  absl::StatusOr<ProfileResult> r = Compute(MakeRequestTrace(), ProfileKind::kSync);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string raw = r->profile->Encode();
+  EXPECT_TRUE(absl::StrContains(raw, "contentions"));
+  EXPECT_TRUE(absl::StrContains(raw, "delay"));
+  EXPECT_TRUE(absl::StrContains(raw, "Cache::Get"));
+  absl::StatusOr<std::string> gz = Gzip(raw);
+  ASSERT_TRUE(gz.ok()) << gz.status();
+  ASSERT_GE(gz->size(), 18u);
+  EXPECT_EQ(static_cast<unsigned char>((*gz)[0]), 0x1f);  // gzip magic
+  EXPECT_EQ(static_cast<unsigned char>((*gz)[1]), 0x8b);
+}
+
+TEST(PprofTest, EqualSamplesMergeAndLabelsKeepThemApart) {
+  PprofBuilder p({{"contentions", "count"}, {"delay", "nanoseconds"}});
+  const uint64_t m = p.Mapping(0x1000, 0x2000, 0, "/bin/app", "abcd");
+  const uint64_t a = p.Location(0x1010, "A", "a.cc", 3, m);
+  EXPECT_EQ(p.Location(0x1010, "A", "a.cc", 3, m), a);
+  const uint64_t locs[] = {a};
+  const PprofLabel get[] = {{"endpoint", "/get", 0, ""}};
+  const PprofLabel put[] = {{"endpoint", "/put", 0, ""}};
+  const int64_t v[] = {1, 100};
+  p.AddSample(locs, get, v);
+  p.AddSample(locs, get, v);
+  p.AddSample(locs, put, v);
+  ASSERT_EQ(p.samples().size(), 2u);
+  EXPECT_EQ(p.samples()[0].values, (std::vector<int64_t>{2, 200}));
+  EXPECT_EQ(p.samples()[1].values, (std::vector<int64_t>{1, 100}));
+}
+
+TEST(PprofTest, TruncatedTraceReturnsTheReadersError) {
+  std::string data = MakeRequestTrace();
+  data.resize(data.size() - 9);
+  absl::StatusOr<ProfileResult> r = Compute(data, ProfileKind::kSync);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "offset")) << r.status();
+}
+
+TEST(PprofTest, KindNamesRoundTrip) {
+  for (ProfileKind k : {ProfileKind::kSync, ProfileKind::kMutex, ProfileKind::kNet,
+                        ProfileKind::kSyscall, ProfileKind::kSched, ProfileKind::kRegion,
+                        ProfileKind::kCpu}) {
+    ProfileKind parsed;
+    ASSERT_TRUE(ParseProfileKind(ProfileKindName(k), &parsed));
+    EXPECT_EQ(parsed, k);
+  }
+  ProfileKind unused;
+  EXPECT_FALSE(ParseProfileKind("heap", &unused));
+}
+
+}  // namespace
+}  // namespace tracer::analysis

@@ -248,6 +248,7 @@ void ProfileMaker::Handle(const Generation& gen, const Event& e) {
       break;
     case EventType::kTaskStart:
       running_[e.thread] = task;
+      waits_.erase(task);  // resumed with no TaskUnblock recorded: the wait is not timed
       if (auto it = runnable_.find(task); it != runnable_.end()) {
         Charge(it->second, now);
         runnable_.erase(it);

@@ -18,6 +18,9 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "format/trace_reader.h"
+#include "tools/analysis/histogram.h"
+#include "tools/analysis/pprof.h"
 #include "tools/analysis/request_report.h"
 #include "tools/demo/demo_service.h"
 
@@ -67,6 +70,30 @@ struct DurationValidator : CLI::Validator {
     };
   }
 };
+
+// The top call sites of one profile of the dump, as `tracetool pprof` summarizes them.
+void PrintProfileTop(const std::string& path, tracer::analysis::ProfileKind kind,
+                     const char* title) {
+  auto reader = tracer::format::TraceReader::Open(path);
+  if (!reader.ok()) return;
+  tracer::analysis::ProfileOptions options;
+  options.kind = kind;
+  absl::StatusOr<tracer::analysis::ProfileResult> p =
+      tracer::analysis::ComputeProfile(reader->get(), options);
+  if (!p.ok()) {
+    std::printf("(%s: %s)\n", title, std::string(p.status().message()).c_str());
+    return;
+  }
+  std::printf("%s: %s over %llu waits\n", title,
+              tracer::analysis::DurationText(p->total_ns).c_str(),
+              static_cast<unsigned long long>(p->intervals));
+  const std::vector<tracer::analysis::FlatEntry> flat = tracer::analysis::FlatProfile(*p->profile);
+  for (size_t i = 0; i < flat.size() && i < 3; ++i) {
+    std::printf("  %10s %5.1f%% %6lld  %s\n", tracer::analysis::DurationText(flat[i].value).c_str(),
+                p->total_ns > 0 ? 100.0 * flat[i].value / p->total_ns : 0.0,
+                static_cast<long long>(flat[i].count), flat[i].function.c_str());
+  }
+}
 
 absl::Duration ParsedDuration(const std::string& s) {
   absl::Duration d;
@@ -194,9 +221,21 @@ int main(int argc, char** argv) {
   }
   std::fputs(tracer::analysis::FormatRequestReport(*report).c_str(), stdout);
 
+  std::printf("\n== Who made them wait (pprof of the dump)\n");
+  PrintProfileTop(first->path, tracer::analysis::ProfileKind::kMutex,
+                  "mutex (charged to the unlock site: who held the lock)");
+  PrintProfileTop(first->path, tracer::analysis::ProfileKind::kSync,
+                  "sync (charged to the waiter)");
+
   const std::string tool = TracetoolPath();
   std::printf("\n== Next\n");
   std::printf("%s usertasks %s      # request latency, where it went\n", tool.c_str(),
+              first->path.c_str());
+  std::printf("%s tasks %s          # pool jobs: queued, running, blocked (then --id N)\n",
+              tool.c_str(), first->path.c_str());
+  std::printf("%s pprof --kind=mutex -o mutex.pb.gz %s && go tool pprof -top mutex.pb.gz\n",
+              tool.c_str(), first->path.c_str());
+  std::printf("%s timeline -o timeline.json %s   # open in ui.perfetto.dev\n", tool.c_str(),
               first->path.c_str());
   std::printf("%s regions --name lookup %s\n", tool.c_str(), first->path.c_str());
   std::printf("%s stats %s\n", tool.c_str(), first->path.c_str());
