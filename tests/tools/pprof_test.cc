@@ -4,6 +4,8 @@
 
 #include "tools/analysis/pprof.h"
 
+#include <cmath>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,6 +15,7 @@
 #include "format/trace_reader.h"
 #include "gtest/gtest.h"
 #include "tests/tools/request_trace.h"
+#include "tools/analysis/profile_diff.h"
 
 namespace tracer::analysis {
 namespace {
@@ -135,6 +138,27 @@ TEST(PprofTest, TruncatedTraceReturnsTheReadersError) {
   absl::StatusOr<ProfileResult> r = Compute(data, ProfileKind::kSync);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(absl::StrContains(r.status().message(), "offset")) << r.status();
+}
+
+TEST(PprofTest, DiffGivesTheChangePerCallSite) {
+  absl::StatusOr<ProfileResult> all = Compute(MakeRequestTrace(), ProfileKind::kSync);
+  absl::StatusOr<ProfileResult> lookup = Compute(MakeRequestTrace(), ProfileKind::kSync, "lookup");
+  ASSERT_TRUE(all.ok() && lookup.ok());
+  const ProfileDiff d = DiffProfiles(*all, *lookup, ProfileKind::kSync);
+  ASSERT_EQ(d.entries.size(), 1u);
+  EXPECT_EQ(d.entries[0].function, "Cache::Get");
+  EXPECT_EQ(d.entries[0].delta(), -300'000);
+  EXPECT_EQ(d.entries[0].before_count, 2);
+  EXPECT_EQ(d.entries[0].after_count, 1);
+  EXPECT_NEAR(d.entries[0].delta_percent(), -13.04, 0.01);
+  const std::string text = FormatProfileDiffText(d, 10);
+  EXPECT_TRUE(absl::StrContains(text, "-300.0us")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "-13.0%")) << text;
+  const ProfileDiff reverse = DiffProfiles(*lookup, *all, ProfileKind::kSync);
+  EXPECT_EQ(reverse.entries[0].delta(), 300'000);
+  const ProfileDiff none = DiffProfiles(*all, *all, ProfileKind::kSync);
+  EXPECT_EQ(none.entries[0].delta(), 0);
+  EXPECT_EQ(none.entries[0].delta_percent(), 0.0);
 }
 
 TEST(PprofTest, KindNamesRoundTrip) {

@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "tools/tracetool/command.h"
+#include "tools/tracetool/diff_command.h"
 #include "tools/tracetool/dump_command.h"
 #include "tools/tracetool/live_command.h"
 #include "tools/tracetool/mmu_command.h"
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   UserTasksCommandOptions usertasks;
   RegionsCommandOptions regions;
   PprofCommandOptions pprof;
+  DiffCommandOptions diff;
   TimelineCommandOptions timeline;
   MmuCommandOptions mmu;
   LiveCommandOptions live;
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
       Add(AddUserTasksCommand, RunUserTasks, &app, &usertasks),
       Add(AddRegionsCommand, RunRegions, &app, &regions),
       Add(AddPprofCommand, RunPprof, &app, &pprof),
+      Add(AddDiffCommand, RunDiff, &app, &diff),
       Add(AddTimelineCommand, RunTimeline, &app, &timeline),
       Add(AddMmuCommand, RunMmu, &app, &mmu),
       Add(AddLiveCommand, RunLive, &app, &live),
