@@ -22,7 +22,7 @@ echo "== benchmarks (smoke: each binary once, minimal time)"
 # fails the run, as does a binary that exits non-zero or reports an error from any benchmark
 # (SkipWithError: dropped events, a ring that never filled, a tracing thread that waited
 # during a dump), read from its JSON output, since a binary may exit 0 after one.
-expected_benchmarks="demo_bench format_bench recorder_bench sync_bench tracer_bench"
+expected_benchmarks="demo_bench format_bench recorder_bench sync_bench tracer_bench tracetool_bench"
 list="$build_dir/benchmarks.txt"
 if [[ ! -f "$list" ]]; then
   echo "test: $list is missing (configured without TRACER_BUILD_BENCHMARKS?)" >&2
