@@ -192,6 +192,31 @@ TEST(MergedStreamTest, TicksConvertToNanosecondsAroundTheClockSnapshot) {
   EXPECT_EQ(ns.TickDeltaNs(UINT64_MAX), INT64_MAX);
 }
 
+TEST(MergedStreamTest, TickConversionMatchesTheExact128BitQuotient) {
+  // The conversion splits the delta to stay in 64-bit divisions: the same result as the exact
+  // quotient for every frequency and delta, the 18 GHz switch-over included.
+  uint64_t x = 0x9e3779b97f4a7c15;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  const uint64_t freqs[] = {1, 3, 1000000000, 3000000000ull / 64, 2899999999, 18446744073ull,
+                            18446744074ull, 1ull << 40, UINT64_MAX};
+  for (uint64_t f : freqs) {
+    Generation g = GenerationWithClock(f, 0, 0, 0);
+    for (int i = 0; i < 2000; ++i) {
+      const uint64_t d = next() >> (next() % 64);
+      const unsigned __int128 exact = static_cast<unsigned __int128>(d) * 1000000000u / f;
+      const int64_t want = exact > static_cast<unsigned __int128>(INT64_MAX)
+                               ? INT64_MAX
+                               : static_cast<int64_t>(exact);
+      ASSERT_EQ(g.TickDeltaNs(d), want) << "f=" << f << " d=" << d;
+    }
+  }
+}
+
 TEST(MergedStreamTest, TickConversionSaturatesInsteadOfOverflowing) {
   // Values a corrupt-but-checksummed trace may carry; signed overflow would be UB.
   Generation hi = GenerationWithClock(1, 0, INT64_MAX - 5, INT64_MAX);
