@@ -1,5 +1,7 @@
 #include "tools/tracetool/pprof_command.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -26,11 +28,14 @@ absl::Status WriteFile(const std::string& path, const std::string& data) {
   if (f == nullptr) {
     return absl::UnavailableError(absl::StrCat("cannot create ", path, ": ", std::strerror(errno)));
   }
+  // Only a regular file is removed after a failure (never a device such as /dev/full).
+  struct stat st;
+  const bool removable = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
   const bool wrote = std::fwrite(data.data(), 1, data.size(), f) == data.size();
   const int saved = errno;
   const bool closed = std::fclose(f) == 0;
   if (!wrote || !closed) {
-    std::remove(path.c_str());  // a partial profile would read as a wrong one
+    if (removable) std::remove(path.c_str());  // a partial profile would read as a wrong one
     return absl::UnavailableError(
         absl::StrCat("error writing ", path, ": ", std::strerror(wrote ? errno : saved)));
   }
