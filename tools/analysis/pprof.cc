@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "format/generation.h"
-#include "format/merged_generation_reader.h"
+#include "tools/analysis/event_pass.h"
 
 namespace tracer::analysis {
 namespace {
@@ -67,17 +67,13 @@ class ProfileMaker {
   }
 
   absl::Status Run(format::TraceReader* reader) {
-    for (;;) {
-      absl::StatusOr<std::shared_ptr<const Generation>> next = reader->Next();
-      if (!next.ok()) return next.status();
-      if (*next == nullptr) return absl::OkStatus();
-      const Generation& gen = **next;
-      for (const format::LossRecord& l : gen.losses) result_.lost_events += l.count;
-      BeginGeneration(gen);
-      format::MergedGenerationReader events(gen);
-      while (const Event* e = events.Next()) Handle(gen, *e);
-      if (!events.status().ok()) return events.status();
-    }
+    return ForEachEvent(
+        reader,
+        [&](const Generation& gen) {
+          result_.lost_events += LostEvents(gen);
+          BeginGeneration(gen);
+        },
+        [&](const Generation& gen, const Event& e) { Handle(gen, e); });
   }
 
   ProfileResult Finish() {

@@ -9,7 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "format/event_printer.h"
 #include "format/generation.h"
-#include "format/merged_generation_reader.h"
+#include "tools/analysis/event_pass.h"
 
 namespace tracer::analysis {
 namespace {
@@ -28,21 +28,17 @@ class RegionsBuilder {
   explicit RegionsBuilder(const RegionsOptions& options) : options_(options) {}
 
   absl::Status Run(format::TraceReader* reader) {
-    for (;;) {
-      absl::StatusOr<std::shared_ptr<const Generation>> next = reader->Next();
-      if (!next.ok()) return next.status();
-      if (*next == nullptr) return absl::OkStatus();
-      const Generation& gen = **next;
-      for (const format::LossRecord& l : gen.losses) report_.lost_events += l.count;
-      for (const format::UserTaskInfo& u : gen.user_tasks) {
-        if (u.id != 0 && !user_task_names_.contains(u.id)) {
-          user_task_names_[u.id] = std::string(gen.String(u.name));
-        }
-      }
-      format::MergedGenerationReader events(gen);
-      while (const Event* e = events.Next()) Handle(gen, *e);
-      if (!events.status().ok()) return events.status();
-    }
+    return ForEachEvent(
+        reader,
+        [&](const Generation& gen) {
+          report_.lost_events += LostEvents(gen);
+          for (const format::UserTaskInfo& u : gen.user_tasks) {
+            if (u.id != 0 && !user_task_names_.contains(u.id)) {
+              user_task_names_[u.id] = std::string(gen.String(u.name));
+            }
+          }
+        },
+        [&](const Generation& gen, const Event& e) { Handle(gen, e); });
   }
 
   RegionsReport Finish();

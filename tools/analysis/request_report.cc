@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "format/byte_source.h"
 #include "format/generation.h"
-#include "format/merged_generation_reader.h"
+#include "tools/analysis/event_pass.h"
 #include "format/trace_reader.h"
 
 namespace tracer::analysis {
@@ -129,16 +129,9 @@ class ReportBuilder {
   }
 
   absl::Status Run(format::TraceReader* reader) {
-    for (;;) {
-      absl::StatusOr<std::shared_ptr<const Generation>> next = reader->Next();
-      if (!next.ok()) return next.status();
-      if (*next == nullptr) return absl::OkStatus();
-      const Generation& gen = **next;
-      BeginGeneration(gen);
-      format::MergedGenerationReader events(gen);
-      while (const Event* e = events.Next()) Handle(gen, *e);
-      if (!events.status().ok()) return events.status();
-    }
+    return ForEachEvent(
+        reader, [&](const Generation& gen) { BeginGeneration(gen); },
+        [&](const Generation& gen, const Event& e) { Handle(gen, e); });
   }
 
   bool has_slowest() const { return has_slowest_; }

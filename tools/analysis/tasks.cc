@@ -9,7 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "format/event_printer.h"
 #include "format/generation.h"
-#include "format/merged_generation_reader.h"
+#include "tools/analysis/event_pass.h"
 #include "tools/analysis/stacks.h"
 
 namespace tracer::analysis {
@@ -41,28 +41,25 @@ class TasksBuilder {
   }
 
   absl::Status Run(format::TraceReader* reader) {
-    for (;;) {
-      absl::StatusOr<std::shared_ptr<const Generation>> next = reader->Next();
-      if (!next.ok()) return next.status();
-      if (*next == nullptr) return absl::OkStatus();
-      const Generation& gen = **next;
-      for (const format::LossRecord& l : gen.losses) report_.lost_events += l.count;
-      format::MergedGenerationReader events(gen);
-      bool first = true;
-      while (const Event* e = events.Next()) {
-        if (first) {
-          first = false;
-          const int64_t now = gen.TickToMonoNs(e->tick);
-          if (!started_) {
-            started_ = true;
-            first_ns_ = now;
+    bool first = true;  // of its generation
+    return ForEachEvent(
+        reader,
+        [&](const Generation& gen) {
+          report_.lost_events += LostEvents(gen);
+          first = true;
+        },
+        [&](const Generation& gen, const Event& e) {
+          if (first) {
+            first = false;
+            const int64_t now = gen.TickToMonoNs(e.tick);
+            if (!started_) {
+              started_ = true;
+              first_ns_ = now;
+            }
+            AddStatedTasks(gen, now);
           }
-          AddStatedTasks(gen, now);
-        }
-        Handle(gen, *e);
-      }
-      if (!events.status().ok()) return events.status();
-    }
+          Handle(gen, e);
+        });
   }
 
   TasksReport Finish();
