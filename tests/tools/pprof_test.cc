@@ -161,6 +161,38 @@ TEST(PprofTest, DiffGivesTheChangePerCallSite) {
   EXPECT_EQ(none.entries[0].delta_percent(), 0.0);
 }
 
+TEST(PprofTest, CpuSamplesBecomeSamplesAndCpuTime) {
+  std::string data;
+  format::AppendFileHeader(&data);
+  format::GenerationBuilder gb(1);
+  gb.SetClock({kNsClock, 0, kMono0, kReal0});
+  AddRequestTables(&gb);
+  gb.AddString(100, "endpoint");
+  gb.AddString(101, "/get");
+  const std::pair<uint64_t, uint64_t> labels[] = {{100, 101}};
+  gb.AddLabelSet(1, labels);
+  format::EventEncoder enc(0);
+  enc.Append(EventType::kTaskCreate, Us(1), {7, 0, kSRequest, 1, 0});
+  enc.Append(EventType::kTaskStart, Us(2), {7, 1});
+  enc.Append(EventType::kCpuSample, Us(10), {7, kWaiterStack});
+  enc.Append(EventType::kCpuSample, Us(20), {7, kWaiterStack});
+  enc.Append(EventType::kCpuSample, Us(30), {0, kSleepStack});
+  gb.AddBatch(kMain, 0, enc.base_tick(), enc.num_events(), enc.data());
+  gb.AppendTo(&data, /*compress=*/false);
+  absl::StatusOr<ProfileResult> r = Compute(data, ProfileKind::kCpu);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const PprofBuilder& p = *r->profile;
+  ASSERT_EQ(p.samples().size(), 2u);
+  EXPECT_EQ(p.samples()[0].values, (std::vector<int64_t>{2, 20'000'000})) << "2 x 10 ms";
+  ASSERT_EQ(p.samples()[0].labels.size(), 1u);
+  EXPECT_EQ(p.samples()[0].labels[0].key, "endpoint") << "the sampled task's labels";
+  EXPECT_EQ(p.samples()[0].labels[0].str, "/get");
+  EXPECT_EQ(Functions(p, p.samples()[1]), (std::vector<std::string>{"Sleeper::Nap"}));
+  EXPECT_TRUE(p.samples()[1].labels.empty());
+  EXPECT_EQ(r->total_ns, 30'000'000);
+  EXPECT_TRUE(absl::StrContains(p.Encode(), "samples"));
+}
+
 TEST(PprofTest, KindNamesRoundTrip) {
   for (ProfileKind k : {ProfileKind::kSync, ProfileKind::kMutex, ProfileKind::kNet,
                         ProfileKind::kSyscall, ProfileKind::kSched, ProfileKind::kRegion,
