@@ -29,6 +29,7 @@
 #include "format/merged_generation_reader.h"
 #include "format/trace_reader.h"
 #include "format/trace_writer.h"
+#include "tools/analysis/mmu.h"
 #include "tools/analysis/pprof.h"
 #include "tools/analysis/regions.h"
 #include "tools/analysis/tasks.h"
@@ -183,6 +184,15 @@ void BM_Analysis_Regions(benchmark::State& state) {
 }
 BENCHMARK(BM_Analysis_Regions)->Unit(benchmark::kMillisecond);
 
+void BM_Analysis_Mmu(benchmark::State& state) {
+  RunAnalysis(state, [](tracer::format::TraceReader* r) -> absl::StatusOr<uint64_t> {
+    auto s = tracer::analysis::ComputeMmu(r, {});
+    if (!s.ok()) return s.status();
+    return s->events;
+  });
+}
+BENCHMARK(BM_Analysis_Mmu)->Unit(benchmark::kMillisecond);
+
 // Arg: ProfileKind.
 void BM_Analysis_Pprof(benchmark::State& state) {
   tracer::analysis::ProfileOptions options;
@@ -259,7 +269,7 @@ long PeakRssKib(std::vector<std::string> args, const std::string& file) {
 const std::vector<std::vector<std::string>> kCommands = {
     {"stats"}, {"tasks"}, {"usertasks"}, {"regions"},
     {"pprof", "--kind=sync", "-o", "/dev/null"}, {"pprof", "--kind=mutex", "-o", "/dev/null"},
-    {"timeline", "-o", "/dev/null"}};
+    {"timeline", "-o", "/dev/null"}, {"mmu"}};
 
 void BM_Analysis_PeakRss(benchmark::State& state) {
   static const std::string short_trace = WriteTraceFile(2);   // ~480 k events
@@ -282,7 +292,7 @@ void BM_Analysis_PeakRss(benchmark::State& state) {
   state.counters["rss_ratio_10x"] = static_cast<double>(long_kib) / static_cast<double>(short_kib);
 }
 BENCHMARK(BM_Analysis_PeakRss)
-    ->DenseRange(0, 6)
+    ->DenseRange(0, 7)
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
 
