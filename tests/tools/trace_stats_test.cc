@@ -75,10 +75,11 @@ class TraceStatsTest : public ::testing::Test {
     return out;
   }
 
-  static absl::StatusOr<TraceStats> Stats(std::string data) {
+  static absl::StatusOr<TraceStats> Stats(std::string data,
+                                          const EventFilterOptions& filter = {}) {
     auto reader = format::TraceReader::FromSource(format::MakeStringSource(std::move(data)));
     if (!reader.ok()) return reader.status();
-    return ComputeTraceStats(reader->get());
+    return ComputeTraceStats(reader->get(), filter);
   }
 };
 
@@ -249,6 +250,76 @@ TEST_F(TraceStatsTest, CrashBatchesDroppedAreReportedWithOffsetAndThread) {
                          ", T21: crash batch checksum mismatch")))
       << text;
   EXPECT_TRUE(absl::StrContains(FormatTraceStatsJson(*st), "\"dropped_batches\":[{\"generation\":9,"));
+}
+
+// --task 5: its TaskCreate on main, its four events on the worker (the regions while it runs
+// there), its TaskUnblock in generation 2. The counts are of those six; the file's numbers stay.
+TEST_F(TraceStatsTest, AFilterCountsOnlyTheMatchingEvents) {
+  const std::string data = MakeTrace();
+  EventFilterOptions filter;
+  filter.tasks = {5};
+  absl::StatusOr<TraceStats> st = Stats(data, filter);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->filter, "--task 5");
+  EXPECT_EQ(st->events, 6u);
+  EXPECT_EQ(st->total_events, 208u);
+  EXPECT_EQ(st->events_by_type[Idx(EventType::kCounter)], 0u);
+  EXPECT_EQ(st->events_by_type[Idx(EventType::kThreadStart)], 0u);
+  EXPECT_EQ(st->events_by_type[Idx(EventType::kRegionBegin)], 1u);
+  EXPECT_EQ(st->events_by_type[Idx(EventType::kTaskUnblock)], 1u);
+  EXPECT_EQ(st->threads.at(10).events, 1u);
+  EXPECT_EQ(st->threads.at(11).events, 4u);
+  EXPECT_EQ(st->threads.at(12).events, 1u);
+  EXPECT_EQ(st->tasks, 2u) << "5, and 4 as its TaskCreate's parent; not the tables' 6 and 7";
+  EXPECT_EQ(st->user_tasks, 1u) << "the regions' user task 1; not the table's 2";
+  EXPECT_EQ(st->first_event_mono_ns, kMono0 + 10 * 64);  // the TaskCreate at tick 1010
+  EXPECT_EQ(st->last_event_mono_ns, kMono0 + 1000 * 64 + 500 * 64);
+  EXPECT_EQ(st->generations, 2u);
+  EXPECT_EQ(st->batches, 3u);
+  EXPECT_EQ(st->lost_events, 13u);
+  EXPECT_EQ(st->file_bytes, data.size());
+  EXPECT_DOUBLE_EQ(st->bytes_per_event(), static_cast<double>(data.size()) / 208.0);
+  const std::string text = FormatTraceStatsText(*st);
+  EXPECT_TRUE(absl::StartsWith(text, "filter:           --task 5 (")) << text;
+  EXPECT_TRUE(absl::StrContains(text, "events:           6 matching of 208 (")) << text;
+  const std::string json = FormatTraceStatsJson(*st);
+  EXPECT_TRUE(absl::StrContains(json, "\"filter\":\"--task 5\",\"total_events\":208,\"events\":6,"))
+      << json;
+}
+
+// The window is in ns since the first event (tick 1000): generation 2's counters are at
+// 1000 + i ticks of 64 ns from there.
+TEST_F(TraceStatsTest, AWindowAndATypeCountTheEventsInBoth) {
+  EventFilterOptions filter;
+  filter.types = {EventType::kCounter};
+  filter.from_ns = (1000 + 100) * 64;
+  absl::StatusOr<TraceStats> st = Stats(MakeTrace(), filter);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->events, 100u) << "counters 100..199; not the TaskUnblock after them";
+  filter.to_ns = (1000 + 109) * 64;
+  st = Stats(MakeTrace(), filter);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->events, 10u) << "counters 100..109, both edges included";
+  EXPECT_EQ(st->duration_ns(), 9 * 64);
+}
+
+TEST_F(TraceStatsTest, WithoutAFilterEveryEventCountsAndNoneIsNamed) {
+  absl::StatusOr<TraceStats> st = Stats(MakeTrace());
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->filter, "");
+  EXPECT_EQ(st->total_events, st->events);
+  EXPECT_FALSE(absl::StrContains(FormatTraceStatsText(*st), "filter")) << "no filter line";
+  EXPECT_TRUE(absl::StrContains(FormatTraceStatsJson(*st), "\"filter\":\"\",\"total_events\":208,"));
+}
+
+TEST_F(TraceStatsTest, ATruncatedTraceIsAnErrorWithAFilterToo) {
+  std::string data = MakeTrace();
+  data.resize(data.size() - 3);
+  EventFilterOptions filter;
+  filter.threads = {"worker"};
+  absl::StatusOr<TraceStats> st = Stats(data, filter);
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(absl::StrContains(st.status().message(), "offset")) << st.status();
 }
 
 }  // namespace

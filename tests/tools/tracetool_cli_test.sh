@@ -181,6 +181,94 @@ case $case_name in
     size=$(stat -c %s "$sample")
     (( size < 200 * 1024 )) || fail "sample.trace is $size bytes (limit 200 KB)"
     ;;
+  filters)
+    # Each filter on dump and on stats, which agree on the count; filters combine as AND.
+    run 0 dump --type TaskBlock "$sample"
+    [[ $(wc -l <"$out") == 64 ]] || fail "--type TaskBlock printed $(wc -l <"$out") lines, want 64"
+    grep -qv ' TaskBlock ' "$out" && fail "--type TaskBlock printed another type"
+    run 0 dump --type taskblock,TaskStart --type TaskUnblock "$sample"
+    (( $(grep -c ' TaskStart ' "$out") == 103 )) || fail "--type list lacks the 103 TaskStarts"
+    grep -qv ' Task\(Block\|Start\|Unblock\) ' "$out" && fail "--type list printed another type"
+    run 0 dump --thread worker-1 "$sample"
+    [[ $(wc -l <"$out") == 287 ]] || fail "--thread worker-1 printed $(wc -l <"$out") lines"
+    grep -qv ' T4102 ' "$out" && fail "--thread worker-1 printed another thread's event"
+    cp "$out" "$work/by_name.out"
+    run 0 dump --thread 4102 "$sample"
+    cmp -s "$out" "$work/by_name.out" || fail "--thread 4102 differs from --thread worker-1"
+    run 0 stats --thread worker-1 "$sample"
+    expect_out '^filter: *--thread worker-1 '; expect_out '^events: *287 matching of 875 '
+    # --task 1000: its own events, and those of the threads running it (its regions, logs).
+    run 0 dump --task 1000 "$sample"
+    [[ $(wc -l <"$out") == 20 ]] || fail "--task 1000 printed $(wc -l <"$out") lines, want 20"
+    expect_out 'T4101 TaskCreate task=1000 '; expect_out 'T4104 TaskUnblock task=1000 '
+    expect_out 'T4102 Log task=1 category="http"'
+    grep -q 'task=1001 ' "$out" && fail "--task 1000 printed task 1001's events"
+    run 0 stats --task 1000 --format=json "$sample"
+    need_jq
+    [[ $(jq '.events' "$out") == 20 && $(jq '.total_events' "$out") == 875 ]] ||
+      fail "json --task 1000: events $(jq '.events' "$out") of $(jq '.total_events' "$out")"
+    [[ $(jq -r '.filter' "$out") == '--task 1000' ]] || fail "json filter: $(jq -r '.filter' "$out")"
+    run 0 dump --task 1000 --type TaskStart "$sample"
+    [[ $(wc -l <"$out") == 3 ]] || fail "--task 1000 --type TaskStart printed $(wc -l <"$out")"
+    # --from/--to: since the first event (18000000009984 ns), both edges included.
+    run 0 dump --from 1ms --to 2ms "$sample"
+    [[ $(wc -l <"$out") == 23 ]] || fail "--from 1ms --to 2ms printed $(wc -l <"$out") lines"
+    awk '$1 < 18000001009984 || $1 > 18000002009984 { bad = 1 } END { exit bad }' "$out" ||
+      fail "an event outside the window"
+    head -1 "$out" | grep -q '^18000001009984 ' || fail "the event at exactly --from is missing"
+    run 0 stats --from 1ms --to 2ms "$sample"; expect_out '^events: *23 matching of 875 '
+    # --label: the db pool's task 100 (TaskCreate labels) and what its thread does running it.
+    run 0 dump --label pool=db "$sample"
+    [[ $(wc -l <"$out") == 66 ]] || fail "--label pool=db printed $(wc -l <"$out") lines"
+    expect_out 'TaskCreate task=100 parent=0 name="db-pool" labels=2'
+    grep -q 'request-handler' "$out" && fail "--label pool=db printed a request handler"
+    run 0 stats --label pool=db "$sample"; expect_out '^events: *66 matching of 875 '
+    run 0 dump --label endpoint=/api/users --label pool=db "$sample"
+    [[ -z $(cat "$out") ]] || fail "two labels no task holds both of matched"
+    run 0 dump --thread worker-1 --type TaskBlock --from 1ms "$sample"
+    grep -qv ' T4102 TaskBlock ' "$out" && fail "a combined filter let another event through"
+    # Bad values are usage errors, on both commands.
+    for cmd in dump stats; do
+      run 2 $cmd --from abc "$sample";          expect_one_error_line; expect_err 'abc'
+      run 2 $cmd --to -1ms "$sample";           expect_one_error_line
+      run 2 $cmd --type NoSuchType "$sample";   expect_one_error_line; expect_err "unknown event type 'NoSuchType'"
+      run 2 $cmd --type TaskBlock, "$sample";   expect_one_error_line
+      run 2 $cmd --label pool "$sample";        expect_one_error_line; expect_err 'key=value'
+      run 2 $cmd --task x "$sample";            expect_one_error_line
+      run 2 $cmd --task -3 "$sample";           expect_one_error_line
+      run 2 $cmd --from 2ms --to 1ms "$sample"; expect_one_error_line; expect_err '--to'
+    done
+    # Damage is still the reader's error: what precedes it is printed, then exit 1.
+    size=$(stat -c %s "$sample")
+    head -c $((size - 2500)) "$sample" >"$work/truncated.trace"
+    run 1 dump --type TaskBlock "$work/truncated.trace"; expect_one_error_line; expect_err 'offset'
+    [[ $(wc -l <"$out") -gt 0 ]] || fail "nothing before the damage was printed"
+    run 1 stats --task 1000 "$work/truncated.trace"; expect_one_error_line; expect_err 'offset'
+    [[ -z $(cat "$out") ]] || fail "stats printed numbers for a corrupt trace"
+    ;;
+  dump_stacks)
+    # Each frame of an event's stack, indented, after it: function (file:line), or the
+    # function alone when the trace has no file for it.
+    run 0 dump --stacks --type TaskBlock --limit 1 "$sample"
+    expect_out '^18000000499989 T4102 TaskBlock task=1000 reason=mutex object=94355073273920 stack=3$'
+    [[ $(sed -n 2p "$out") == '    tracer::sync::Mutex::Lock() (tracer/sync/mutex.cc:52)' ]] ||
+      fail "the innermost frame: '$(sed -n 2p "$out")'"
+    [[ $(wc -l <"$out") == 5 ]] || fail "stack 3 has 4 frames: $(wc -l <"$out") lines"
+    run 0 dump --stacks --type SyscallBegin "$sample"
+    expect_out '^    __libc_sendto$'
+    run 0 dump --stacks --task 1000 "$sample"
+    # Events with stack=0 or no stack argument get no frame lines.
+    awk '/^    / { if (!prev_has_stack) exit 1; next } { prev_has_stack = ($0 ~ / stack=[1-9]/) }' "$out" ||
+      fail "frames after an event without a stack"
+    run 0 dump --stacks --format=jsonl --type TaskBlock --limit 1 "$sample"
+    check_jsonl
+    [[ $(jq -r '.stack_frames[0].func' "$out") == 'tracer::sync::Mutex::Lock()' ]] ||
+      fail "jsonl stack_frames[0].func"
+    [[ $(jq '.stack_frames[0].line' "$out") == 52 && $(jq '.stack_frames | length' "$out") == 4 ]] ||
+      fail "jsonl stack_frames line or length"
+    run 0 dump --format=jsonl --type TaskBlock --limit 1 "$sample"
+    [[ $(jq 'has("stack_frames")' "$out") == false ]] || fail "stack_frames without --stacks"
+    ;;
   *)
     echo "unknown case $case_name" >&2; exit 1 ;;
 esac

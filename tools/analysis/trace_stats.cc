@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "format/event_printer.h"
+#include "format/merged_generation_reader.h"
 
 namespace tracer::analysis {
 namespace {
@@ -54,15 +55,41 @@ void Insert(absl::flat_hash_set<uint64_t>* set, uint64_t id) {
 
 }  // namespace
 
-absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader) {
+absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader,
+                                             const EventFilterOptions& filter) {
   TraceStats st;
   st.version_major = reader->version_major();
   st.version_minor = reader->version_minor();
+  st.filter = filter.Description();
+  const bool filtered = !filter.empty();
+  // With a filter, the events are judged in time order (what EventFilter needs): merged
+  // across each generation's batches instead of read batch by batch.
+  std::unique_ptr<EventFilter> matcher;
+  if (filtered) matcher = std::make_unique<EventFilter>(filter);
   absl::flat_hash_set<uint64_t> tasks, user_tasks;
   auto thread = [&](uint64_t id) -> ThreadStats& {
     ThreadStats& t = st.threads[id];
     t.id = id;
     return t;
+  };
+  // Counts one event of `gen` (a matching one, with a filter) on its thread `ts`.
+  auto count = [&](const format::Generation& gen, const format::Event& e, ThreadStats& ts) {
+    const format::EventSpec& spec = e.spec();
+    ++ts.events;
+    ++st.events_by_type[static_cast<size_t>(e.type)];
+    const int64_t mono = gen.TickToMonoNs(e.tick);
+    if (st.events == 0 || mono < st.first_event_mono_ns) {
+      st.first_event_mono_ns = mono;
+      st.first_event_real_ns = gen.TickToRealNs(e.tick);
+    }
+    if (st.events == 0 || mono > st.last_event_mono_ns) st.last_event_mono_ns = mono;
+    ++st.events;
+    const TaskSpace space = TaskArgSpace(e.type);
+    if (space != TaskSpace::kNone) {
+      absl::flat_hash_set<uint64_t>* set = space == TaskSpace::kRuntime ? &tasks : &user_tasks;
+      Insert(set, e.args[ArgIndex(spec, "task")]);
+      if (const int p = ArgIndex(spec, "parent"); p >= 0) Insert(set, e.args[p]);
+    }
   };
   for (;;) {
     absl::StatusOr<std::shared_ptr<const format::Generation>> next = reader->Next();
@@ -75,6 +102,7 @@ absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader) {
       st.live_tasks_by_status.fill(0);
       for (const format::LiveTask& t : gen.live_tasks) {
         ++st.live_tasks_by_status[static_cast<size_t>(t.status)];
+        if (filtered) continue;
         Insert(&tasks, t.id);
         Insert(&tasks, t.parent);
       }
@@ -91,13 +119,15 @@ absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader) {
       ThreadStats& ts = thread(t.id);
       if (!gen.String(t.name).empty()) ts.name = std::string(gen.String(t.name));
     }
-    for (const format::TaskState& t : gen.tasks) {
-      Insert(&tasks, t.id);
-      Insert(&tasks, t.parent);
-    }
-    for (const format::UserTaskInfo& t : gen.user_tasks) {
-      Insert(&user_tasks, t.id);
-      Insert(&user_tasks, t.parent);
+    if (!filtered) {
+      for (const format::TaskState& t : gen.tasks) {
+        Insert(&tasks, t.id);
+        Insert(&tasks, t.parent);
+      }
+      for (const format::UserTaskInfo& t : gen.user_tasks) {
+        Insert(&user_tasks, t.id);
+        Insert(&user_tasks, t.parent);
+      }
     }
     for (const format::LossRecord& l : gen.losses) {
       ThreadStats& ts = thread(l.thread);
@@ -106,30 +136,25 @@ absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader) {
       ++st.loss_records;
       st.lost_events += l.count;
     }
+    if (filtered) {
+      for (const format::Batch& b : gen.batches) thread(b.thread);
+      matcher->BeginGeneration(gen);
+      format::MergedGenerationReader events(gen);
+      while (const format::Event* e = events.Next()) {
+        ++st.total_events;
+        if (matcher->Match(gen, *e)) count(gen, *e, thread(e->thread));
+      }
+      if (!events.status().ok()) return events.status();
+      continue;
+    }
     for (size_t b = 0; b < gen.batches.size(); ++b) {
       ThreadStats& ts = thread(gen.batches[b].thread);
       format::BatchEventReader events(gen, b);
       format::Event e;
-      while (events.Next(&e)) {
-        const format::EventSpec& spec = e.spec();
-        ++ts.events;
-        ++st.events_by_type[static_cast<size_t>(e.type)];
-        const int64_t mono = gen.TickToMonoNs(e.tick);
-        if (st.events == 0 || mono < st.first_event_mono_ns) {
-          st.first_event_mono_ns = mono;
-          st.first_event_real_ns = gen.TickToRealNs(e.tick);
-        }
-        if (st.events == 0 || mono > st.last_event_mono_ns) st.last_event_mono_ns = mono;
-        ++st.events;
-        const TaskSpace space = TaskArgSpace(e.type);
-        if (space != TaskSpace::kNone) {
-          absl::flat_hash_set<uint64_t>* set = space == TaskSpace::kRuntime ? &tasks : &user_tasks;
-          Insert(set, e.args[ArgIndex(spec, "task")]);
-          if (const int p = ArgIndex(spec, "parent"); p >= 0) Insert(set, e.args[p]);
-        }
-      }
+      while (events.Next(&e)) count(gen, e, ts);
       if (!events.status().ok()) return events.status();
     }
+    st.total_events = st.events;
   }
   st.tasks = tasks.size();
   st.user_tasks = user_tasks.size();
@@ -144,6 +169,12 @@ std::string FormatRfc3339(int64_t unix_ns) {
 
 std::string FormatTraceStatsText(const TraceStats& st) {
   std::string out;
+  if (!st.filter.empty()) {
+    absl::StrAppendFormat(&out,
+                          "filter:           %s (events, tasks and the time span: of the "
+                          "matching events only)\n",
+                          st.filter);
+  }
   absl::StrAppendFormat(&out, "format version:   %d.%d\n", st.version_major, st.version_minor);
   absl::StrAppendFormat(&out, "bytes on disk:    %d\n", st.file_bytes);
   absl::StrAppendFormat(&out, "generations:      %d (%d compressed), %d batches\n",
@@ -164,8 +195,13 @@ std::string FormatTraceStatsText(const TraceStats& st) {
                           n(TaskStatus::kRunnable), n(TaskStatus::kBlocked));
   }
   absl::StrAppendFormat(&out, "user tasks:       %d\n", st.user_tasks);
-  absl::StrAppendFormat(&out, "events:           %d (%.2f bytes/event)\n", st.events,
-                        st.bytes_per_event());
+  if (st.filter.empty()) {
+    absl::StrAppendFormat(&out, "events:           %d (%.2f bytes/event)\n", st.events,
+                          st.bytes_per_event());
+  } else {
+    absl::StrAppendFormat(&out, "events:           %d matching of %d (%.2f bytes/event)\n",
+                          st.events, st.total_events, st.bytes_per_event());
+  }
   for (size_t i = 0; i < st.events_by_type.size(); ++i) {
     if (st.events_by_type[i] == 0) continue;
     absl::StrAppendFormat(&out, "  %-20s %d\n",
@@ -228,8 +264,10 @@ std::string FormatTraceStatsJson(const TraceStats& st) {
                     ",\"runnable\":", n(TaskStatus::kRunnable),
                     ",\"blocked\":", n(TaskStatus::kBlocked), "}");
   }
-  absl::StrAppend(&out, ",\"user_tasks\":", st.user_tasks,
-                  ",\"events\":", st.events, ",\"events_by_type\":{");
+  absl::StrAppend(&out, ",\"user_tasks\":", st.user_tasks, ",\"filter\":");
+  format::AppendJsonString(st.filter, &out);
+  absl::StrAppend(&out, ",\"total_events\":", st.total_events, ",\"events\":", st.events,
+                  ",\"events_by_type\":{");
   first = true;
   for (size_t i = 0; i < st.events_by_type.size(); ++i) {
     if (st.events_by_type[i] == 0) continue;

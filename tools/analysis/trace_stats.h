@@ -1,6 +1,6 @@
 // Whole-trace summary numbers (`tracetool stats`): sizes, generations, threads, tasks, events
 // by type, time span and losses. Computed in one streaming pass; memory is one generation plus
-// the sets of ids seen.
+// the sets of ids seen (and, with a filter, what tools/analysis/event_filter.h tracks).
 
 #ifndef TRACER_TOOLS_ANALYSIS_TRACE_STATS_H_
 #define TRACER_TOOLS_ANALYSIS_TRACE_STATS_H_
@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "format/event_table.h"
 #include "format/trace_reader.h"
+#include "tools/analysis/event_filter.h"
 
 namespace tracer::analysis {
 
@@ -50,6 +51,12 @@ struct TraceStats {
   // user-task tables; 0 (none) is not counted.
   uint64_t user_tasks = 0;
 
+  // With a filter (`filter` not empty: its flags), `events`, `events_by_type`, each thread's
+  // `events`, `tasks`, `user_tasks` (the ids the matching events name; the tables are not
+  // counted) and the time span count only the matching events. Everything else (bytes,
+  // generations, batches, listings, threads, losses, crash batches) describes the whole file.
+  std::string filter;
+  uint64_t total_events = 0;  // every event of the trace, matching or not
   uint64_t events = 0;
   std::array<uint64_t, static_cast<size_t>(format::EventType::kNumEventTypes)> events_by_type{};
 
@@ -73,14 +80,17 @@ struct TraceStats {
 
   int64_t duration_ns() const { return events > 0 ? last_event_mono_ns - first_event_mono_ns : 0; }
   double bytes_per_event() const {
-    return events > 0 ? static_cast<double>(file_bytes) / static_cast<double>(events) : 0.0;
+    return total_events > 0 ? static_cast<double>(file_bytes) / static_cast<double>(total_events)
+                            : 0.0;
   }
 };
 
-// Reads `reader` to its end and summarizes it. On a corrupt or truncated trace returns the
-// reader's error (which names the offset, generation and batch); no partial numbers.
+// Reads `reader` to its end and summarizes it, counting the events `filter` matches (all by
+// default). On a corrupt or truncated trace returns the reader's error (which names the
+// offset, generation and batch); no partial numbers.
 // REQUIRES: `reader` has returned no generation yet.
-absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader);
+absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader,
+                                             const EventFilterOptions& filter = {});
 
 // Human-readable report, several lines, each ending in '\n'.
 std::string FormatTraceStatsText(const TraceStats& stats);
