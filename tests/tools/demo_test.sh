@@ -114,5 +114,15 @@ expect_out 'endpoint: '
 go tool pprof -top -base "$dir/lookup.pb.gz" "$dir/sync.pb.gz" >"$out" 2>"$err" ||
   fail "go tool pprof -base exited $?: $(cat "$err")"
 expect_out 'Service::WriterLoop'
+# File and line from the demo's DWARF (its service is built with -g): in pprof's locations
+# and in dump --stacks; frames without debug info are counted on stderr with the reason.
+go tool pprof -top -lines -sample_index=delay "$dir/sync.pb.gz" >"$out" 2>"$err" ||
+  fail "go tool pprof -lines exited $?: $(cat "$err")"
+expect_out 'Service::WriterLoop .*demo_service\.cc:[0-9]+'
+"$tool" dump --stacks --type TaskBlock --limit 200 "$newest" >"$out" 2>"$err" ||
+  fail "tracetool dump --stacks exited $?: $(cat "$err")"
+expect_out '^    tracer_demo_internal::Service::[A-Za-z]+\(\) \(.*demo_service\.cc:[0-9]+\)$'
+grep -Eq 'file and line for [1-9][0-9]* of [0-9]+ distinct PCs' "$err" ||
+  fail "tracetool dump --stacks did not say how many PCs it symbolized: $(cat "$err")"
 rm -rf "$dir"
 echo "PASS [demo]"

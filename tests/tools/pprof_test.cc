@@ -6,11 +6,17 @@
 
 #include <cmath>
 
+#include <algorithm>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "format/byte_source.h"
 #include "format/trace_reader.h"
 #include "gtest/gtest.h"
@@ -130,6 +136,114 @@ TEST(PprofTest, EqualSamplesMergeAndLabelsKeepThemApart) {
   ASSERT_EQ(p.samples().size(), 2u);
   EXPECT_EQ(p.samples()[0].values, (std::vector<int64_t>{2, 200}));
   EXPECT_EQ(p.samples()[1].values, (std::vector<int64_t>{1, 100}));
+}
+
+// The fields of one protobuf message: (field, varint value or bytes), in order. Enough of the
+// wire format to read back what PprofBuilder encodes (varints and length-delimited fields).
+struct ProtoField {
+  int field = 0;
+  uint64_t varint = 0;
+  std::string bytes;
+};
+std::vector<ProtoField> DecodeMessage(absl::string_view in) {
+  std::vector<ProtoField> out;
+  size_t i = 0;
+  auto varint = [&](uint64_t* v) {
+    *v = 0;
+    for (int shift = 0; i < in.size() && shift < 64; shift += 7) {
+      const uint8_t b = static_cast<uint8_t>(in[i++]);
+      *v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;
+  };
+  while (i < in.size()) {
+    uint64_t tag = 0;
+    if (!varint(&tag)) break;
+    ProtoField f;
+    f.field = static_cast<int>(tag >> 3);
+    if ((tag & 7) == 0) {
+      if (!varint(&f.varint)) break;
+    } else if ((tag & 7) == 2) {
+      uint64_t n = 0;
+      if (!varint(&n) || n > in.size() - i) break;
+      f.bytes = std::string(in.substr(i, n));
+      i += n;
+    } else {
+      ADD_FAILURE() << "unexpected wire type " << (tag & 7);
+      break;
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+// A location of an inlined call is one Location with a Line per function, innermost first
+// (profile.proto); the mapping says it has file names and line numbers only when every line
+// has them.
+TEST(PprofTest, InlinedFunctionsAreLinesOfOneLocation) {
+  PprofBuilder p({{"contentions", "count"}, {"delay", "nanoseconds"}});
+  const uint64_t m = p.Mapping(0x1000, 0x2000, 0, "/bin/app", "abcd");
+  const PprofLine lines[] = {{"Inner", "inner.h", 7}, {"Outer", "outer.cc", 30}};
+  const uint64_t loc = p.Location(0x1010, lines, m);
+  EXPECT_EQ(p.Location(0x1010, lines, m), loc);
+  EXPECT_NE(p.Location(0x1010, absl::Span<const PprofLine>(lines, 1), m), loc);
+  EXPECT_EQ(p.LocationFunction(loc), "Inner");
+  const uint64_t locs[] = {loc};
+  const int64_t v[] = {1, 100};
+  p.AddSample(locs, {}, v);
+
+  std::vector<std::string> strings;
+  std::vector<ProtoField> profile = DecodeMessage(p.Encode());
+  for (const ProtoField& f : profile) {
+    if (f.field == 6) strings.push_back(f.bytes);
+  }
+  std::map<uint64_t, std::pair<std::string, std::string>> functions;  // id -> name, file
+  for (const ProtoField& f : profile) {
+    if (f.field != 5) continue;
+    uint64_t id = 0, name = 0, file = 0;
+    for (const ProtoField& g : DecodeMessage(f.bytes)) {
+      if (g.field == 1) id = g.varint;
+      if (g.field == 2) name = g.varint;
+      if (g.field == 4) file = g.varint;
+    }
+    ASSERT_LT(std::max(name, file), strings.size());
+    functions[id] = {strings[name], strings[file]};
+  }
+  std::vector<std::string> first_location;  // "name file:line" per Line
+  bool has_lines = false;  // the mapping's has_line_numbers
+  for (const ProtoField& f : profile) {
+    if (f.field == 4 && first_location.empty()) {
+      for (const ProtoField& g : DecodeMessage(f.bytes)) {
+        if (g.field != 4) continue;
+        uint64_t function = 0, line = 0;
+        for (const ProtoField& h : DecodeMessage(g.bytes)) {
+          if (h.field == 1) function = h.varint;
+          if (h.field == 2) line = h.varint;
+        }
+        first_location.push_back(absl::StrCat(functions[function].first, " ",
+                                              functions[function].second, ":", line));
+      }
+    }
+    if (f.field == 3) {
+      for (const ProtoField& g : DecodeMessage(f.bytes)) {
+        if (g.field == 9) has_lines = g.varint != 0;
+      }
+    }
+  }
+  EXPECT_EQ(first_location, (std::vector<std::string>{"Inner inner.h:7", "Outer outer.cc:30"}));
+  EXPECT_TRUE(has_lines);
+
+  // A function without a line: the mapping no longer claims line numbers (pprof may look).
+  p.Location(0x1020, "NoLine", "", 0, m);
+  has_lines = false;  // proto3: a false field is not written
+  for (const ProtoField& f : DecodeMessage(p.Encode())) {
+    if (f.field != 3) continue;
+    for (const ProtoField& g : DecodeMessage(f.bytes)) {
+      if (g.field == 9) has_lines = g.varint != 0;
+    }
+  }
+  EXPECT_FALSE(has_lines);
 }
 
 TEST(PprofTest, TruncatedTraceReturnsTheReadersError) {

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -19,10 +20,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "format/byte_source.h"
 #include "format/trace_reader.h"
 #include "format/trace_writer.h"
 #include "gtest/gtest.h"
+#include "tools/analysis/stacks.h"
 
 namespace tracer::analysis {
 namespace {
@@ -91,9 +95,11 @@ TestMapping MappingContaining(uint64_t addr) {
   return search.found;
 }
 
-// A generation with these mappings, written with GenerationBuilder and read back.
-std::shared_ptr<const format::Generation> MakeGeneration(const std::vector<TestMapping>& maps,
-                                                         uint64_t seq = 1) {
+// A generation with these mappings (and what `extra` adds: strings from id 1000, stacks),
+// written with GenerationBuilder and read back.
+std::shared_ptr<const format::Generation> MakeGeneration(
+    const std::vector<TestMapping>& maps, uint64_t seq = 1,
+    const std::function<void(format::GenerationBuilder&)>& extra = nullptr) {
   std::string out;
   format::AppendFileHeader(&out);
   format::GenerationBuilder gb(seq);
@@ -108,6 +114,7 @@ std::shared_ptr<const format::Generation> MakeGeneration(const std::vector<TestM
     }
     gb.AddMapping(m);
   }
+  if (extra) extra(gb);
   gb.AppendTo(&out, /*compress=*/false);
   auto reader = format::TraceReader::FromSource(format::MakeStringSource(out));
   if (!reader.ok()) return nullptr;
@@ -411,6 +418,52 @@ TEST_F(SymbolizerTest, ADisabledSymbolizerOpensNothing) {
   EXPECT_TRUE(s.function.empty());
   EXPECT_EQ(symbolizer.stats().symbolized, 0u);
   EXPECT_TRUE(symbolizer.stats().not_symbolized.empty());
+}
+
+// Stacks as the commands print them: the trace's file and line win, the symbolizer fills in
+// the rest, inlined functions become frames of their own, and what it cannot name says why.
+TEST_F(SymbolizerTest, StackTextTakesFileAndLineFromTheTraceElseFromDwarf) {
+  int inner_line = 0, call_line = 0;
+  const uint64_t inlined_pc = OuterCallSite(&inner_line, &call_line);
+  constexpr uint64_t kTraceName = 1000, kCacheGet = 1001, kCacheFile = 1002;
+  auto gen = MakeGeneration({self_}, 1, [&](format::GenerationBuilder& gb) {
+    gb.AddString(kTraceName, "name_from_the_trace");
+    gb.AddString(kCacheGet, "Cache::Get");
+    gb.AddString(kCacheFile, "cache.cc");
+    const format::Frame frames[] = {{pc_, kTraceName, 0, 0},
+                                    {inlined_pc, 0, 0, 0},
+                                    {self_.start + 1, kCacheGet, kCacheFile, 42},
+                                    {0x10, 0, 0, 0}};
+    gb.AddStack(7, frames);
+  });
+  ASSERT_NE(gen, nullptr);
+
+  const std::vector<std::string> plain = StackText(*gen, 7);
+  ASSERT_EQ(plain.size(), 4u);
+  EXPECT_EQ(plain[0], "name_from_the_trace");
+  EXPECT_EQ(plain[1], absl::StrFormat("%#x", inlined_pc));
+  EXPECT_EQ(plain[2], "Cache::Get (cache.cc:42)");
+  EXPECT_EQ(plain[3], "0x10");
+  EXPECT_EQ(ResolveFrame(*gen, gen->FindStack(7)->frames[0], nullptr).why_not, "not asked");
+
+  Symbolizer symbolizer({});
+  const std::vector<std::string> text = StackText(*gen, 7, &symbolizer);
+  ASSERT_EQ(text.size(), 5u) << absl::StrJoin(text, "\n");
+  EXPECT_TRUE(absl::StrContains(text[0], "KnownCallSite")) << text[0];
+  EXPECT_TRUE(absl::EndsWith(text[0], absl::StrCat("symbolizer_test.cc:", line_, ")"))) << text[0];
+  EXPECT_TRUE(absl::StrContains(text[1], "InlinedCallSite")) << text[1];
+  EXPECT_TRUE(absl::EndsWith(text[1], absl::StrCat(":", inner_line, ") [inlined]"))) << text[1];
+  EXPECT_TRUE(absl::StrContains(text[2], "OuterCallSite")) << text[2];
+  EXPECT_TRUE(absl::EndsWith(text[2], absl::StrCat(":", call_line, ")"))) << text[2];
+  EXPECT_EQ(text[3], "Cache::Get (cache.cc:42)");  // the trace's, not looked up
+  EXPECT_EQ(text[4], "0x10");
+
+  const ResolvedFrame outside = ResolveFrame(*gen, gen->FindStack(7)->frames[3], &symbolizer);
+  ASSERT_EQ(outside.lines.size(), 1u);
+  EXPECT_TRUE(outside.lines[0].function.empty());
+  EXPECT_EQ(outside.why_not, "no mapping");
+  // Only the PCs without the trace's file and line were looked up.
+  EXPECT_EQ(symbolizer.stats().symbolized, 2u);
 }
 
 }  // namespace

@@ -254,8 +254,15 @@ case $case_name in
     [[ $(sed -n 2p "$out") == '    tracer::sync::Mutex::Lock() (tracer/sync/mutex.cc:52)' ]] ||
       fail "the innermost frame: '$(sed -n 2p "$out")'"
     [[ $(wc -l <"$out") == 5 ]] || fail "stack 3 has 4 frames: $(wc -l <"$out") lines"
+    # A frame the trace names without a file: the symbolizer looks for its object and says
+    # why it found no line (the sample's PCs are in no mapping), with a count on stderr.
     run 0 dump --stacks --type SyscallBegin "$sample"
+    expect_out '^    __libc_sendto \[no file:line: no mapping\]$'
+    grep -q 'file and line for 0 of 1 distinct PCs; none for 1: no mapping 1' "$err" ||
+      fail "no symbolizer summary on stderr: $(cat "$err")"
+    run 0 dump --stacks --no-symbolize --type SyscallBegin "$sample"
     expect_out '^    __libc_sendto$'
+    [[ ! -s $err ]] || fail "--no-symbolize wrote to stderr: $(cat "$err")"
     run 0 dump --stacks --task 1000 "$sample"
     # Events with stack=0 or no stack argument get no frame lines.
     awk '/^    / { if (!prev_has_stack) exit 1; next } { prev_has_stack = ($0 ~ / stack=[1-9]/) }' "$out" ||

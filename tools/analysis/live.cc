@@ -31,7 +31,7 @@ void AppendStackJson(const std::vector<std::string>& frames, std::string* out) {
 
 }  // namespace
 
-absl::StatusOr<LiveReport> ComputeLive(format::TraceReader* reader) {
+absl::StatusOr<LiveReport> ComputeLive(format::TraceReader* reader, Symbolizer* symbolizer) {
   LiveReport report;
   bool started = false;
   int64_t first_ns = 0, last_ns = 0;
@@ -64,7 +64,7 @@ absl::StatusOr<LiveReport> ComputeLive(format::TraceReader* reader) {
               e.labels.emplace_back(std::string(gen.String(k)), std::string(gen.String(v)));
             }
           }
-          e.stack = StackText(gen, t.stack);
+          e.stack = StackText(gen, t.stack, symbolizer);
           e.stack_is_create = t.status != TaskStatus::kBlocked;
           report.tasks.push_back(std::move(e));
         }

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "format/trace_reader.h"
+#include "tools/analysis/symbolizer.h"
 
 namespace tracer::analysis {
 
@@ -50,8 +51,9 @@ struct LiveReport {
 };
 
 // REQUIRES: the reader has not been read from. Returns the reader's error on a corrupt or
-// truncated trace.
-absl::StatusOr<LiveReport> ComputeLive(format::TraceReader* reader);
+// truncated trace. `symbolizer` (may be null: the trace's names) gives the stacks file and line.
+absl::StatusOr<LiveReport> ComputeLive(format::TraceReader* reader,
+                                       Symbolizer* symbolizer = nullptr);
 
 std::string FormatLiveText(const LiveReport& report, bool group);
 std::string FormatLiveJson(const LiveReport& report, bool group);

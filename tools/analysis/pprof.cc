@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "format/generation.h"
 #include "tools/analysis/event_pass.h"
+#include "tools/analysis/stacks.h"
 
 namespace tracer::analysis {
 namespace {
@@ -155,8 +156,12 @@ std::vector<uint64_t> ProfileMaker::Locations(const Generation& gen, uint64_t st
       if (it != mappings_.begin() && f.pc < std::prev(it)->first->end) {
         mapping = std::prev(it)->second;
       }
-      locs.push_back(result_.profile->Location(f.pc, gen.String(f.func), gen.String(f.file),
-                                               static_cast<int64_t>(f.line), mapping));
+      const ResolvedFrame r = ResolveFrame(gen, f, options_.symbolizer);
+      std::vector<PprofLine> lines;
+      for (const FrameLine& l : r.lines) {
+        if (!l.function.empty()) lines.push_back({l.function, l.file, l.line});
+      }
+      locs.push_back(result_.profile->Location(f.pc, lines, mapping));
     }
   }
   stacks_.emplace(stack_id, locs);

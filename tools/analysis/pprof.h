@@ -44,6 +44,7 @@
 #include "absl/strings/string_view.h"
 #include "format/trace_reader.h"
 #include "tools/analysis/pprof_encoder.h"
+#include "tools/analysis/symbolizer.h"
 
 namespace tracer::analysis {
 
@@ -58,6 +59,9 @@ struct ProfileOptions {
   ProfileKind kind = ProfileKind::kSync;
   std::string region;  // non-empty: only what begins inside a region of this name
   int64_t cpu_period_ns = 10'000'000;  // what one CpuSample stands for (100 Hz)
+  // Locations get file, line and inlined functions from DWARF through it (where the trace has
+  // none); null: the trace's names, and pprof may symbolize address-only ones itself.
+  Symbolizer* symbolizer = nullptr;
 };
 
 struct ProfileResult {

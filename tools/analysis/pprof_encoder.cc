@@ -105,28 +105,35 @@ uint64_t PprofBuilder::Mapping(uint64_t start, uint64_t limit, uint64_t offset,
   return it->second;
 }
 
-uint64_t PprofBuilder::Location(uint64_t address, absl::string_view func, absl::string_view file,
-                                int64_t line_number, uint64_t mapping_id) {
-  std::string key = absl::StrCat(address, ",", mapping_id, ",", line_number, ",", func, "\n", file);
+uint64_t PprofBuilder::Location(uint64_t address, absl::Span<const PprofLine> lines,
+                                uint64_t mapping_id) {
+  std::string key = absl::StrCat(address, ",", mapping_id);
+  for (const PprofLine& l : lines) {
+    absl::StrAppend(&key, "\n", l.line, ",", l.function.size(), ",", l.function, l.file);
+  }
   auto [it, inserted] = location_index_.try_emplace(std::move(key), locations_.size() + 1);
   if (!inserted) return it->second;
-  uint64_t function_id = 0;
-  if (!func.empty()) {
-    const std::pair<int64_t, int64_t> f{String(func), String(file)};
+  LocationEntry entry{address, mapping_id, {}};
+  for (const PprofLine& l : lines) {
+    const std::pair<int64_t, int64_t> f{String(l.function), String(l.file)};
     auto [fit, fnew] = function_index_.try_emplace(f, functions_.size() + 1);
     if (fnew) functions_.push_back(f);
-    function_id = fit->second;
-  } else if (mapping_id != 0) {
+    entry.lines.emplace_back(fit->second, l.line);
+    if ((l.file.empty() || l.line == 0) && mapping_id != 0) {
+      mappings_[mapping_id - 1].has_lines = false;
+    }
+  }
+  if (lines.empty() && mapping_id != 0) {
     mappings_[mapping_id - 1].has_functions = false;  // pprof may symbolize it from the binary
   }
-  locations_.push_back({address, mapping_id, function_id, line_number});
+  locations_.push_back(std::move(entry));
   return it->second;
 }
 
 absl::string_view PprofBuilder::LocationFunction(uint64_t id) const {
   if (id == 0 || id > locations_.size()) return {};
-  const uint64_t f = locations_[id - 1].function;
-  return f == 0 ? absl::string_view() : strings_[functions_[f - 1].first];
+  const LocationEntry& e = locations_[id - 1];
+  return e.lines.empty() ? absl::string_view() : strings_[functions_[e.lines[0].first - 1].first];
 }
 
 void PprofBuilder::AddSample(absl::Span<const uint64_t> locations,
@@ -188,8 +195,8 @@ std::string PprofBuilder::Encode() const {
     PutInt(mapping::kFilename, e.path, &m);
     PutInt(mapping::kBuildId, e.build_id, &m);
     PutInt(mapping::kHasFunctions, e.has_functions ? 1 : 0, &m);
-    PutInt(mapping::kHasFilenames, e.has_functions ? 1 : 0, &m);
-    PutInt(mapping::kHasLineNumbers, e.has_functions ? 1 : 0, &m);
+    PutInt(mapping::kHasFilenames, e.has_functions && e.has_lines ? 1 : 0, &m);
+    PutInt(mapping::kHasLineNumbers, e.has_functions && e.has_lines ? 1 : 0, &m);
     PutBytes(profile::kMapping, m, &out);
   }
   for (size_t i = 0; i < locations_.size(); ++i) {
@@ -198,10 +205,10 @@ std::string PprofBuilder::Encode() const {
     PutInt(location::kId, i + 1, &m);
     PutInt(location::kMappingId, e.mapping, &m);
     PutInt(location::kAddress, e.address, &m);
-    if (e.function != 0) {
+    for (const auto& [function, line_number] : e.lines) {
       std::string lm;
-      PutInt(line::kFunctionId, e.function, &lm);
-      PutInt(line::kLine, static_cast<uint64_t>(e.line), &lm);
+      PutInt(line::kFunctionId, function, &lm);
+      PutInt(line::kLine, static_cast<uint64_t>(line_number), &lm);
       PutBytes(location::kLine, lm, &m);
     }
     PutBytes(profile::kLocation, m, &out);

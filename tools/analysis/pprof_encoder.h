@@ -35,6 +35,13 @@ struct PprofLabel {
   std::string num_unit;  // empty: a string label
 };
 
+// One function of a location: the innermost first when a location holds inlined functions.
+struct PprofLine {
+  absl::string_view function;
+  absl::string_view file;
+  int64_t line = 0;
+};
+
 class PprofBuilder {
  public:
   explicit PprofBuilder(std::vector<PprofValueType> sample_types);
@@ -46,7 +53,15 @@ class PprofBuilder {
   // mapping). An empty `function` makes a location with an address only (symbolized later by
   // pprof from the mapping's binary, when it finds it).
   uint64_t Location(uint64_t address, absl::string_view function, absl::string_view file,
-                    int64_t line, uint64_t mapping_id);
+                    int64_t line, uint64_t mapping_id) {
+    const PprofLine one{function, file, line};
+    return Location(address, function.empty() ? absl::Span<const PprofLine>()
+                                              : absl::Span<const PprofLine>(&one, 1),
+                    mapping_id);
+  }
+  // A location of several functions, as profile.proto has them: the functions inlined at the
+  // address first, the one they were inlined into last. No lines: an address-only location.
+  uint64_t Location(uint64_t address, absl::Span<const PprofLine> lines, uint64_t mapping_id);
   // Adds `values` (one per sample type) to the sample of these locations (innermost first) and
   // labels, creating it if new.
   void AddSample(absl::Span<const uint64_t> locations, absl::Span<const PprofLabel> labels,
@@ -80,13 +95,13 @@ class PprofBuilder {
   struct LocationEntry {
     uint64_t address;
     uint64_t mapping;
-    uint64_t function;  // id, 0: none
-    int64_t line;
+    std::vector<std::pair<uint64_t, int64_t>> lines;  // (function id, line), innermost first
   };
   struct MappingEntry {
     uint64_t start, limit, offset;
     int64_t path, build_id;  // string indices
-    bool has_functions = true;
+    bool has_functions = true;  // every location of it has a function
+    bool has_lines = true;      // and a file and line for each function
   };
   int64_t String(absl::string_view s);     // interns s
   int64_t Index(absl::string_view s) const;  // an interned string's index

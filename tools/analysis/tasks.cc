@@ -155,7 +155,7 @@ void TasksBuilder::AddStatedTasks(const Generation& gen, int64_t now) {
   TraceState(now);
 }
 
-TasksBuilder::Task& TasksBuilder::Known(const Generation& gen, uint64_t id, int64_t now) {
+TasksBuilder::Task& TasksBuilder::Known(const Generation& /*gen*/, uint64_t id, int64_t now) {
   if (auto it = tasks_.find(id); it != tasks_.end()) return it->second;
   // Not stated and not created: a writer that states fewer tasks than it should, or a task
   // filtered out by name (then the caller drops it).
@@ -229,7 +229,7 @@ void TasksBuilder::Handle(const Generation& gen, const Event& e) {
       NewTask(id, name, now, /*before_trace=*/false);
       if (traced) {
         report_.timeline.parent = e.args[kCreateParent];
-        report_.timeline.create_stack = StackText(gen, e.args[kCreateStack]);
+        report_.timeline.create_stack = StackText(gen, e.args[kCreateStack], options_.symbolizer);
       }
       break;
     }
@@ -260,7 +260,7 @@ void TasksBuilder::Handle(const Generation& gen, const Event& e) {
         TraceState(now);
         TaskSpan& span = report_.timeline.spans.back();
         span.object = e.args[kBlockObject];
-        span.block_stack = StackText(gen, e.args[kBlockStack]);
+        span.block_stack = StackText(gen, e.args[kBlockStack], options_.symbolizer);
       }
       break;
     }
@@ -280,7 +280,7 @@ void TasksBuilder::Handle(const Generation& gen, const Event& e) {
         } else if (auto n = thread_names_.find(e.thread); n != thread_names_.end()) {
           span.waker_name = n->second;
         }
-        span.waker_stack = StackText(gen, e.args[kUnblockStack]);
+        span.waker_stack = StackText(gen, e.args[kUnblockStack], options_.symbolizer);
       }
       t.blocked = false;
       if (t.thread == 0) t.own_state = kRunnable;

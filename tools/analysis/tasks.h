@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "format/trace_reader.h"
 #include "tools/analysis/histogram.h"
+#include "tools/analysis/symbolizer.h"
 #include "tools/analysis/thread_states.h"
 
 namespace tracer::analysis {
@@ -86,6 +87,8 @@ struct TasksOptions {
   std::string name;  // only tasks of this name (empty: all)
   size_t top = 3;    // longest-lived tasks listed per group
   uint64_t id = 0;   // non-zero: also build this task's timeline
+  // The timeline's stacks get file and line from DWARF through it; null: the trace's names.
+  Symbolizer* symbolizer = nullptr;
 };
 
 struct TasksReport {

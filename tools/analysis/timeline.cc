@@ -51,8 +51,9 @@ void AddArg(std::string* args, absl::string_view key, absl::string_view text) {
 void AddNumArg(std::string* args, absl::string_view key, uint64_t v) {
   absl::StrAppend(args, ",\"", key, "\":", v);
 }
-void AddStackArg(std::string* args, const Generation& gen, uint64_t stack) {
-  const std::vector<std::string> frames = StackText(gen, stack);
+void AddStackArg(std::string* args, const Generation& gen, uint64_t stack,
+                 Symbolizer* symbolizer) {
+  const std::vector<std::string> frames = StackText(gen, stack, symbolizer);
   if (frames.empty()) return;
   *args += ",\"stack\":[";
   for (size_t i = 0; i < frames.size(); ++i) {
@@ -302,7 +303,7 @@ bool TimelineWriter::Handle(const Generation& gen, const Event& e) {
       }
       td.block_args.clear();
       AddArg(&td.block_args, "object", absl::StrFormat("%#x", e.args[kBlockObject]));
-      AddStackArg(&td.block_args, gen, e.args[kBlockStack]);
+      AddStackArg(&td.block_args, gen, e.args[kBlockStack], options_.symbolizer);
       break;
     case EventType::kTaskUnblock:
       wakes_[task] = {now, td.id, e.args[kUnblockWaker]};
@@ -320,7 +321,7 @@ bool TimelineWriter::Handle(const Generation& gen, const Event& e) {
       break;
     case EventType::kSyscallBegin: {
       NamedEntry s{std::string(gen.String(e.args[kSyscallName])), {}};
-      AddStackArg(&s.args, gen, e.args[kSyscallStack]);
+      AddStackArg(&s.args, gen, e.args[kSyscallStack], options_.symbolizer);
       td.syscalls.push_back(std::move(s));
       break;
     }

@@ -48,6 +48,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "format/trace_reader.h"
+#include "tools/analysis/symbolizer.h"
 
 namespace tracer::analysis {
 
@@ -60,6 +61,8 @@ struct TimelineOptions {
   int64_t to_ns = kTimelineNoEnd;  // kTimelineNoEnd: to the trace's end
   std::string process_name = "traced process";
   size_t chunk_bytes = 64 << 10;  // the sink is called with about this much at a time
+  // Stacks in the args get file and line from DWARF through it; null: the trace's names.
+  Symbolizer* symbolizer = nullptr;
 };
 
 // What was written.

@@ -33,40 +33,63 @@ CLI::Validator Unsigned(const std::string& name) {
       name);
 }
 
-// After the text line of `e`: each frame of each of its stacks, indented.
-void AppendStacksText(const format::Generation& gen, const format::Event& e, std::string* out) {
+// After the text line of `e`: each frame of each of its stacks, indented; a frame without file
+// and line says why ("[no file:line: no DWARF]") when a symbolizer was asked.
+void AppendStacksText(const format::Generation& gen, const format::Event& e,
+                      analysis::Symbolizer* symbolizer, std::string* out) {
   const format::EventSpec& spec = e.spec();
   for (int i = 0; i < spec.num_args; ++i) {
-    if (spec.args[i].kind != format::ArgKind::kStack) continue;
-    for (const std::string& frame : analysis::StackText(gen, e.args[i])) {
-      absl::StrAppend(out, "\n    ", frame);
+    if (spec.args[i].kind != format::ArgKind::kStack || e.args[i] == 0) continue;
+    const format::Stack* stack = gen.FindStack(e.args[i]);
+    if (stack == nullptr) continue;
+    for (const format::Frame& frame : stack->frames) {
+      const analysis::ResolvedFrame r = analysis::ResolveFrame(gen, frame, symbolizer);
+      for (size_t l = 0; l < r.lines.size(); ++l) {
+        absl::StrAppend(out, "\n    ", analysis::FrameLineText(r.lines[l], r.pc));
+        if (l + 1 < r.lines.size()) *out += " [inlined]";
+      }
+      if (symbolizer != nullptr && !r.why_not.empty()) {
+        absl::StrAppend(out, " [no file:line: ", r.why_not, "]");
+      }
     }
   }
 }
 
 // Inside the JSON object of `e` (before its closing brace): for each stack argument `x` with
 // frames, "x_frames":[{"pc":…,"func":…,"file":…,"line":…},…], innermost first; func, file and
-// line only when the trace has them.
-void AppendStacksJson(const format::Generation& gen, const format::Event& e, std::string* out) {
+// line only when known; a function inlined at the pc is a frame of its own with "inlined":true
+// before its caller; "unsymbolized":"<why>" when a symbolizer found no file and line.
+void AppendStacksJson(const format::Generation& gen, const format::Event& e,
+                      analysis::Symbolizer* symbolizer, std::string* out) {
   const format::EventSpec& spec = e.spec();
   for (int i = 0; i < spec.num_args; ++i) {
     if (spec.args[i].kind != format::ArgKind::kStack || e.args[i] == 0) continue;
     const format::Stack* stack = gen.FindStack(e.args[i]);
     if (stack == nullptr) continue;
     absl::StrAppend(out, ",\"", spec.args[i].name, "_frames\":[");
-    for (size_t f = 0; f < stack->frames.size(); ++f) {
-      const format::Frame& frame = stack->frames[f];
-      absl::StrAppend(out, f > 0 ? "," : "", "{\"pc\":", frame.pc);
-      if (frame.func != 0) {
-        *out += ",\"func\":";
-        format::AppendJsonString(gen.String(frame.func), out);
+    bool first = true;
+    for (const format::Frame& frame : stack->frames) {
+      const analysis::ResolvedFrame r = analysis::ResolveFrame(gen, frame, symbolizer);
+      for (size_t l = 0; l < r.lines.size(); ++l) {
+        const analysis::FrameLine& line = r.lines[l];
+        absl::StrAppend(out, first ? "" : ",", "{\"pc\":", r.pc);
+        first = false;
+        if (!line.function.empty()) {
+          *out += ",\"func\":";
+          format::AppendJsonString(line.function, out);
+        }
+        if (!line.file.empty()) {
+          *out += ",\"file\":";
+          format::AppendJsonString(line.file, out);
+        }
+        if (line.line != 0) absl::StrAppend(out, ",\"line\":", line.line);
+        if (l + 1 < r.lines.size()) *out += ",\"inlined\":true";
+        if (symbolizer != nullptr && !r.why_not.empty()) {
+          *out += ",\"unsymbolized\":";
+          format::AppendJsonString(r.why_not, out);
+        }
+        *out += '}';
       }
-      if (frame.file != 0) {
-        *out += ",\"file\":";
-        format::AppendJsonString(gen.String(frame.file), out);
-      }
-      if (frame.line != 0) absl::StrAppend(out, ",\"line\":", frame.line);
-      *out += '}';
     }
     *out += ']';
   }
@@ -141,9 +164,10 @@ CLI::App* AddDumpCommand(CLI::App* app, DumpOptions* opts) {
       ->default_str("text");
   cmd->add_option("--limit", opts->limit, "Print at most N events (0: all)")->check(Unsigned("N"));
   cmd->add_flag("--stacks", opts->stacks,
-                "After each event with a stack, its frames (function, file and line when the "
-                "trace has them, else the pc), innermost first: indented lines in text, "
-                "'<arg>_frames' in jsonl");
+                "After each event with a stack, its frames, innermost first, with function, "
+                "file and line (from the trace, else from the binary's DWARF; a frame that has "
+                "none says why): indented lines in text, '<arg>_frames' in jsonl");
+  AddSymbolOptions(cmd, &opts->symbols);
   AddEventFilterOptions(cmd, &opts->filter);
   cmd->add_option("file", opts->file, "Trace file")->required();
   return cmd;
@@ -156,6 +180,8 @@ int RunDump(const DumpOptions& opts) {
   const bool json = opts.format == "jsonl";
   const bool filtered = !opts.filter.empty();
   analysis::EventFilter filter(opts.filter);
+  const std::unique_ptr<analysis::Symbolizer> symbolizer =
+      opts.stacks ? MakeSymbolizer(opts.symbols) : nullptr;
   std::string buf;
   uint64_t printed = 0;
   absl::Status status;
@@ -180,12 +206,12 @@ int RunDump(const DumpOptions& opts) {
         format::AppendEventJson(gen, *e, &buf);
         if (opts.stacks) {
           buf.pop_back();  // the object's closing brace
-          AppendStacksJson(gen, *e, &buf);
+          AppendStacksJson(gen, *e, symbolizer.get(), &buf);
           buf.push_back('}');
         }
       } else {
         format::AppendEventText(gen, *e, &buf);
-        if (opts.stacks) AppendStacksText(gen, *e, &buf);
+        if (opts.stacks) AppendStacksText(gen, *e, symbolizer.get(), &buf);
       }
       buf.push_back('\n');
       ++printed;
@@ -198,6 +224,7 @@ int RunDump(const DumpOptions& opts) {
     done = (opts.limit != 0 && printed >= opts.limit) || filter.past_end();
   }
   if (!Flush(&buf) || std::fflush(stdout) != 0) return ReportError("error writing to stdout");
+  ReportSymbols(symbolizer.get());
   if (!status.ok()) return ReportError(status);
   return kExitOk;
 }

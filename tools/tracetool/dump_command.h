@@ -11,6 +11,7 @@
 
 #include "CLI/CLI.hpp"
 #include "tools/analysis/event_filter.h"
+#include "tools/tracetool/symbol_options.h"
 
 namespace tracer::tracetool {
 
@@ -19,6 +20,7 @@ struct DumpOptions {
   std::string format = "text";
   uint64_t limit = 0;   // 0: no limit
   bool stacks = false;  // each event's stack after it
+  SymbolOptions symbols;  // for --stacks
   analysis::EventFilterOptions filter;
 };
 

@@ -1,5 +1,7 @@
 #include "tools/tracetool/live_command.h"
 
+#include <memory>
+
 #include "tools/analysis/live.h"
 #include "tools/tracetool/command.h"
 
@@ -18,6 +20,7 @@ CLI::App* AddLiveCommand(CLI::App* app, LiveCommandOptions* opts) {
   cmd->add_option("--format", opts->format, "Output format")
       ->check(CLI::IsMember({"text", "json"}))
       ->default_str("text");
+  AddSymbolOptions(cmd, &opts->symbols);
   cmd->add_option("file", opts->file, "Trace file")->required();
   return cmd;
 }
@@ -25,8 +28,11 @@ CLI::App* AddLiveCommand(CLI::App* app, LiveCommandOptions* opts) {
 int RunLive(const LiveCommandOptions& opts) {
   auto reader = OpenTrace(opts.file);
   if (!reader.ok()) return ReportError(reader.status());
-  absl::StatusOr<analysis::LiveReport> report = analysis::ComputeLive(reader->get());
+  const std::unique_ptr<analysis::Symbolizer> symbolizer = MakeSymbolizer(opts.symbols);
+  absl::StatusOr<analysis::LiveReport> report =
+      analysis::ComputeLive(reader->get(), symbolizer.get());
   if (!report.ok()) return ReportError(report.status());
+  ReportSymbols(symbolizer.get());
   return WriteStdout(opts.format == "json"
                          ? analysis::FormatLiveJson(*report, opts.group) + "\n"
                          : analysis::FormatLiveText(*report, opts.group));

@@ -7,11 +7,13 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "tools/tracetool/symbol_options.h"
 
 namespace tracer::tracetool {
 
 struct LiveCommandOptions {
   std::string file;
+  SymbolOptions symbols;
   std::string format = "text";
   bool group = false;
 };

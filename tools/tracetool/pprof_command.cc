@@ -1,5 +1,6 @@
 #include "tools/tracetool/pprof_command.h"
 
+#include <memory>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -70,6 +71,7 @@ CLI::App* AddPprofCommand(CLI::App* app, PprofCommandOptions* opts) {
       ->check(CLI::Range(0, 1000));
   AddTimeOption(cmd, "--cpu-period", &opts->cpu_period_ns,
                 "What one CPU sample stands for (default 10ms: 100 Hz)");
+  AddSymbolOptions(cmd, &opts->symbols);
   cmd->add_option("file", opts->file, "Trace file")->required();
   return cmd;
 }
@@ -83,9 +85,12 @@ int RunPprof(const PprofCommandOptions& opts) {
   }
   options.region = opts.region;
   options.cpu_period_ns = opts.cpu_period_ns;
+  const std::unique_ptr<analysis::Symbolizer> symbolizer = MakeSymbolizer(opts.symbols);
+  options.symbolizer = symbolizer.get();
   absl::StatusOr<analysis::ProfileResult> result =
       analysis::ComputeProfile(reader->get(), options);
   if (!result.ok()) return ReportError(result.status());
+  ReportSymbols(symbolizer.get());
   absl::StatusOr<std::string> gz = analysis::Gzip(result->profile->Encode());
   if (!gz.ok()) return ReportError(gz.status());
   if (absl::Status s = WriteFile(opts.out, *gz); !s.ok()) return ReportError(s);

@@ -9,11 +9,13 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "tools/tracetool/symbol_options.h"
 
 namespace tracer::tracetool {
 
 struct PprofCommandOptions {
   std::string file;
+  SymbolOptions symbols;
   std::string kind = "sync";
   std::string region;
   std::string out;

@@ -1,5 +1,7 @@
 #include "tools/tracetool/tasks_command.h"
 
+#include <memory>
+
 #include "tools/analysis/tasks.h"
 #include "tools/tracetool/command.h"
 
@@ -24,6 +26,7 @@ CLI::App* AddTasksCommand(CLI::App* app, TasksCommandOptions* opts) {
   cmd->add_option("--format", opts->format, "Output format")
       ->check(CLI::IsMember({"text", "json"}))
       ->default_str("text");
+  AddSymbolOptions(cmd, &opts->symbols);
   cmd->add_option("file", opts->file, "Trace file")->required();
   return cmd;
 }
@@ -35,8 +38,12 @@ int RunTasks(const TasksCommandOptions& opts) {
   options.name = opts.name;
   options.top = opts.top;
   options.id = opts.id;
+  const std::unique_ptr<analysis::Symbolizer> symbolizer =
+      opts.id != 0 ? MakeSymbolizer(opts.symbols) : nullptr;
+  options.symbolizer = symbolizer.get();
   absl::StatusOr<analysis::TasksReport> report = analysis::ComputeTasks(reader->get(), options);
   if (!report.ok()) return ReportError(report.status());
+  ReportSymbols(symbolizer.get());
   const bool json = opts.format == "json";
   if (opts.id != 0) {
     return WriteStdout(json ? analysis::FormatTaskTimelineJson(report->timeline) + "\n"

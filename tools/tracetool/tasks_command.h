@@ -9,11 +9,13 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "tools/tracetool/symbol_options.h"
 
 namespace tracer::tracetool {
 
 struct TasksCommandOptions {
   std::string file;
+  SymbolOptions symbols;
   std::string format = "text";
   std::string name;
   size_t top = 3;

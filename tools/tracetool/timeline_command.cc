@@ -1,5 +1,6 @@
 #include "tools/tracetool/timeline_command.h"
 
+#include <memory>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -34,6 +35,7 @@ CLI::App* AddTimelineCommand(CLI::App* app, TimelineCommandOptions* opts) {
                 "Start of the window, from the trace's first event (e.g. 1.5s)");
   AddTimeOption(cmd, "--to", &opts->to_ns,
                 "End of the window, from the trace's first event (default: the trace's end)");
+  AddSymbolOptions(cmd, &opts->symbols);
   cmd->add_option("file", opts->file, "Trace file")->required();
   return cmd;
 }
@@ -59,6 +61,8 @@ int RunTimeline(const TimelineCommandOptions& opts) {
   options.from_ns = opts.from_ns;
   options.to_ns = opts.to_ns < 0 ? analysis::kTimelineNoEnd : opts.to_ns;
   options.process_name = opts.file;
+  const std::unique_ptr<analysis::Symbolizer> symbolizer = MakeSymbolizer(opts.symbols);
+  options.symbolizer = symbolizer.get();
   const analysis::TimelineSink sink = [&](absl::string_view chunk) -> absl::Status {
     if (std::fwrite(chunk.data(), 1, chunk.size(), f) != chunk.size()) {
       return absl::UnavailableError(
@@ -74,6 +78,7 @@ int RunTimeline(const TimelineCommandOptions& opts) {
     if (!summary.ok()) return ReportError(summary.status());
     return ReportError(absl::StrCat("error writing to ", where, ": ", std::strerror(errno)));
   }
+  ReportSymbols(symbolizer.get());
   if (summary->span_ns < opts.from_ns) {
     std::fprintf(stderr,
                  "tracetool: warning: the trace ends %.6fs after its first event, before --from\n",

@@ -8,11 +8,13 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "tools/tracetool/symbol_options.h"
 
 namespace tracer::tracetool {
 
 struct TimelineCommandOptions {
   std::string file;
+  SymbolOptions symbols;
   std::string output = "-";  // "-": stdout
   int64_t from_ns = 0;       // since the trace's first event
   int64_t to_ns = -1;        // -1: to the end
