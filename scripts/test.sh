@@ -10,7 +10,7 @@ build_dir=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 test_timeout=${TEST_TIMEOUT:-600}  # seconds, per test
 
-scripts/install-deps.sh
+scripts/install-deps.sh --tests
 BUILD_DIR="$build_dir" BUILD_TYPE=Release JOBS="$jobs" scripts/build.sh \
   -DTRACER_BUILD_TESTS=ON -DTRACER_BUILD_BENCHMARKS=ON
 

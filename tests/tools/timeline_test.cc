@@ -438,6 +438,35 @@ TEST(TimelineTest, SliceCountsMatchTheScript) {
   EXPECT_EQ(last.back()->Arg("open_at_end"), "trace");
 }
 
+// For speedscope (a slice's name and args together are its function): the same slices, with
+// no args and no task ids, so equal names sum.
+TEST(TimelineTest, ForSpeedscopeSlicesHaveNoArgsAndTasksNoIds) {
+  const Timeline plain = Export(MakeRequestTrace());
+  TimelineOptions options;
+  options.speedscope = true;
+  const Timeline t = Export(MakeRequestTrace(), options);
+  const int64_t worker = t.Tid("worker T11");
+  ASSERT_GE(worker, 0);
+  EXPECT_EQ(Slices(t, worker, "state"),
+            (std::vector<std::string>{
+                absl::StrCat(At(1500), " task"), absl::StrCat(At(2000), " blocked mutex"),
+                absl::StrCat(At(4000), " runnable"), absl::StrCat(At(4500), " task"),
+                absl::StrCat(At(4600), " syscall read"), absl::StrCat(At(4800), " task"),
+                absl::StrCat(At(5200), " blocked mutex"), absl::StrCat(At(5500), " runnable"),
+                absl::StrCat(At(5600), " task"), absl::StrCat(At(5800), " syscall read"),
+                absl::StrCat(At(5900), " task")}));
+  size_t slices = 0;
+  for (const Entry& e : t.entries) {
+    if (e.ph != "B" && e.ph != "E") continue;
+    slices += e.ph == "B";
+    EXPECT_EQ(e.json->Get("args"), nullptr) << e.ph << " " << e.name;
+  }
+  EXPECT_EQ(slices, plain.Where("B").size());
+  // The rest is as always: flows and user tasks.
+  EXPECT_EQ(t.Where("s").size(), plain.Where("s").size());
+  EXPECT_EQ(t.Where("b", "user_task").size(), 4u);
+}
+
 TEST(TimelineTest, EachWakeupIsAnArrowFromTheWakerToTheWokenTasksNextStart) {
   const Timeline t = Export(MakeRequestTrace());
   const int64_t main = t.Tid("main T10"), worker = t.Tid("worker T11");

@@ -448,7 +448,10 @@ void TimelineWriter::Detach(uint64_t task) {
 
 std::string TimelineWriter::TaskLabel(uint64_t task) const {
   auto it = task_names_.find(task);
-  if (it == task_names_.end() || it->second.empty()) return absl::StrCat("task ", task);
+  if (it == task_names_.end() || it->second.empty()) {
+    return options_.speedscope ? std::string("task") : absl::StrCat("task ", task);
+  }
+  if (options_.speedscope) return it->second;
   return absl::StrCat(it->second, " (task ", task, ")");
 }
 
@@ -602,13 +605,17 @@ void TimelineWriter::CloseAll(Track& track, int64_t now, absl::string_view end_a
 void TimelineWriter::EmitB(Track& track, const Slice& s, int64_t ts, absl::string_view extra) {
   Named(track);
   Head(s.name, s.cat, "B", track.tid, ts);
-  Tail(absl::StrCat(s.args, s.continued ? ",\"continued\":true" : "", extra));
+  if (options_.speedscope) {
+    Tail({});
+  } else {
+    Tail(absl::StrCat(s.args, s.continued ? ",\"continued\":true" : "", extra));
+  }
   ++summary_.slices;
 }
 
 void TimelineWriter::EmitE(Track& track, const Slice& s, int64_t ts, absl::string_view extra) {
   Head(s.name, s.cat, "E", track.tid, ts);
-  Tail(extra);
+  Tail(options_.speedscope ? absl::string_view() : extra);
 }
 
 void TimelineWriter::EmitInstant(Track& track, absl::string_view name, const char* cat, int64_t ts,

@@ -63,6 +63,12 @@ struct TimelineOptions {
   size_t chunk_bytes = 64 << 10;  // the sink is called with about this much at a time
   // Stacks in the args get file and line from DWARF through it; null: the trace's names.
   Symbolizer* symbolizer = nullptr;
+  // For speedscope, which names each slice by its name and its args together: slices ("B",
+  // "E") carry no args and a task's state slice is its name without "(task N)", so each
+  // region, state and task name is one function in speedscope's Sandwich and Left Heavy views
+  // instead of one per instance. Instants, counters and flows are as always (speedscope
+  // ignores them).
+  bool speedscope = false;
 };
 
 // What was written.

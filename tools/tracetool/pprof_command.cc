@@ -1,11 +1,11 @@
 #include "tools/tracetool/pprof_command.h"
 
-#include <memory>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"

@@ -1,11 +1,11 @@
 #include "tools/tracetool/timeline_command.h"
 
-#include <memory>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -35,6 +35,11 @@ CLI::App* AddTimelineCommand(CLI::App* app, TimelineCommandOptions* opts) {
                 "Start of the window, from the trace's first event (e.g. 1.5s)");
   AddTimeOption(cmd, "--to", &opts->to_ns,
                 "End of the window, from the trace's first event (default: the trace's end)");
+  cmd->add_flag("--speedscope", opts->speedscope,
+                "For speedscope, which names a slice by its name and args together: slices "
+                "without args, and a task's slice by its name without its id, so the Sandwich "
+                "and Left Heavy views sum each region, state and task name (Perfetto's UI "
+                "shows the args: leave this off for it)");
   AddSymbolOptions(cmd, &opts->symbols);
   cmd->add_option("file", opts->file, "Trace file")->required();
   return cmd;
@@ -61,6 +66,7 @@ int RunTimeline(const TimelineCommandOptions& opts) {
   options.from_ns = opts.from_ns;
   options.to_ns = opts.to_ns < 0 ? analysis::kTimelineNoEnd : opts.to_ns;
   options.process_name = opts.file;
+  options.speedscope = opts.speedscope;
   const std::unique_ptr<analysis::Symbolizer> symbolizer = MakeSymbolizer(opts.symbols);
   options.symbolizer = symbolizer.get();
   const analysis::TimelineSink sink = [&](absl::string_view chunk) -> absl::Status {

@@ -18,6 +18,7 @@ struct TimelineCommandOptions {
   std::string output = "-";  // "-": stdout
   int64_t from_ns = 0;       // since the trace's first event
   int64_t to_ns = -1;        // -1: to the end
+  bool speedscope = false;   // analysis::TimelineOptions::speedscope
 };
 
 // Adds the `timeline` subcommand to `app`, parsing into `opts` (which must outlive `app`).
