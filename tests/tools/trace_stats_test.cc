@@ -107,6 +107,40 @@ TEST_F(TraceStatsTest, CountsAreExact) {
   EXPECT_DOUBLE_EQ(st->bytes_per_event(), static_cast<double>(data.size()) / 208.0);
 }
 
+// Distinct tasks are counted in memory bounded by the live ones: an ended task is forgotten
+// after its generation, never while another thread's batch of that generation may still name
+// it (batch 11 below ends task 5 and is read before batch 12, whose unblock of 5 came first),
+// and many short-lived tasks over many generations count once each.
+TEST_F(TraceStatsTest, EndedTasksCountOnceAcrossBatchesAndGenerations) {
+  std::string out;
+  format::AppendFileHeader(&out);
+  constexpr int kGenerations = 50, kTasksPerGeneration = 20;
+  uint64_t next_task = 100;
+  for (int g = 0; g < kGenerations; ++g) {
+    format::GenerationBuilder gb(g + 1);
+    const uint64_t t0 = 1000 + g * 1000;
+    gb.SetClock({kHz, t0, kMono0 + static_cast<int64_t>(t0) * 64, kReal0});
+    format::EventEncoder ender(t0), waker(t0);
+    for (int i = 0; i < kTasksPerGeneration; ++i) {
+      const uint64_t id = next_task++;
+      const uint64_t at = t0 + i * 10;
+      ender.Append(EventType::kTaskCreate, at, {id, 0, 0, 0, 0});
+      waker.Append(EventType::kTaskUnblock, at + 1, {id, 0, 0, 0, 0});
+      ender.Append(EventType::kTaskEnd, at + 2, {id});
+      ender.Append(EventType::kUserTaskBegin, at + 3, {id, 0, 0, 0});
+      waker.Append(EventType::kSetCurrentUserTask, at + 4, {id});
+      ender.Append(EventType::kUserTaskEnd, at + 5, {id});
+    }
+    gb.AddBatch(11, 0, ender.base_tick(), ender.num_events(), ender.data());
+    gb.AddBatch(12, 0, waker.base_tick(), waker.num_events(), waker.data());
+    gb.AppendTo(&out, /*compress=*/false);
+  }
+  absl::StatusOr<TraceStats> st = Stats(out);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->tasks, static_cast<uint64_t>(kGenerations * kTasksPerGeneration));
+  EXPECT_EQ(st->user_tasks, static_cast<uint64_t>(kGenerations * kTasksPerGeneration));
+}
+
 TEST_F(TraceStatsTest, ThreadsComeFromTablesBatchesAndLosses) {
   absl::StatusOr<TraceStats> st = Stats(MakeTrace());
   ASSERT_TRUE(st.ok()) << st.status();

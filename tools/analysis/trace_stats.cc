@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -49,9 +50,28 @@ int ArgIndex(const format::EventSpec& spec, absl::string_view name) {
   return -1;
 }
 
-void Insert(absl::flat_hash_set<uint64_t>* set, uint64_t id) {
-  if (id != 0) set->insert(id);
-}
+// Counts distinct task ids in memory bounded by the live tasks: a task's id is forgotten once
+// it has ended, at the end of the generation that holds its end (batches are read one thread
+// at a time, so another thread's batch read later may still name it, at an earlier time).
+class DistinctTasks {
+ public:
+  void See(uint64_t id) {
+    if (id != 0 && live_.insert(id).second) ++count_;
+  }
+  void Ended(uint64_t id) {
+    if (id != 0) ended_.push_back(id);
+  }
+  void EndGeneration() {
+    for (uint64_t id : ended_) live_.erase(id);
+    ended_.clear();
+  }
+  uint64_t count() const { return count_; }
+
+ private:
+  absl::flat_hash_set<uint64_t> live_;
+  std::vector<uint64_t> ended_;
+  uint64_t count_ = 0;
+};
 
 }  // namespace
 
@@ -66,7 +86,7 @@ absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader,
   // across each generation's batches instead of read batch by batch.
   std::unique_ptr<EventFilter> matcher;
   if (filtered) matcher = std::make_unique<EventFilter>(filter);
-  absl::flat_hash_set<uint64_t> tasks, user_tasks;
+  DistinctTasks tasks, user_tasks;
   auto thread = [&](uint64_t id) -> ThreadStats& {
     ThreadStats& t = st.threads[id];
     t.id = id;
@@ -86,9 +106,11 @@ absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader,
     ++st.events;
     const TaskSpace space = TaskArgSpace(e.type);
     if (space != TaskSpace::kNone) {
-      absl::flat_hash_set<uint64_t>* set = space == TaskSpace::kRuntime ? &tasks : &user_tasks;
-      Insert(set, e.args[ArgIndex(spec, "task")]);
-      if (const int p = ArgIndex(spec, "parent"); p >= 0) Insert(set, e.args[p]);
+      DistinctTasks& set = space == TaskSpace::kRuntime ? tasks : user_tasks;
+      const uint64_t id = e.args[ArgIndex(spec, "task")];
+      set.See(id);
+      if (const int p = ArgIndex(spec, "parent"); p >= 0) set.See(e.args[p]);
+      if (e.type == EventType::kTaskEnd || e.type == EventType::kUserTaskEnd) set.Ended(id);
     }
   };
   for (;;) {
@@ -102,9 +124,7 @@ absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader,
       st.live_tasks_by_status.fill(0);
       for (const format::LiveTask& t : gen.live_tasks) {
         ++st.live_tasks_by_status[static_cast<size_t>(t.status)];
-        if (filtered) continue;
-        Insert(&tasks, t.id);
-        Insert(&tasks, t.parent);
+        if (!filtered) tasks.See(t.id);
       }
     } else {
       ++st.generations;
@@ -120,14 +140,8 @@ absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader,
       if (!gen.String(t.name).empty()) ts.name = std::string(gen.String(t.name));
     }
     if (!filtered) {
-      for (const format::TaskState& t : gen.tasks) {
-        Insert(&tasks, t.id);
-        Insert(&tasks, t.parent);
-      }
-      for (const format::UserTaskInfo& t : gen.user_tasks) {
-        Insert(&user_tasks, t.id);
-        Insert(&user_tasks, t.parent);
-      }
+      for (const format::TaskState& t : gen.tasks) tasks.See(t.id);
+      for (const format::UserTaskInfo& t : gen.user_tasks) user_tasks.See(t.id);
     }
     for (const format::LossRecord& l : gen.losses) {
       ThreadStats& ts = thread(l.thread);
@@ -145,6 +159,8 @@ absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader,
         if (matcher->Match(gen, *e)) count(gen, *e, thread(e->thread));
       }
       if (!events.status().ok()) return events.status();
+      tasks.EndGeneration();
+      user_tasks.EndGeneration();
       continue;
     }
     for (size_t b = 0; b < gen.batches.size(); ++b) {
@@ -155,9 +171,11 @@ absl::StatusOr<TraceStats> ComputeTraceStats(format::TraceReader* reader,
       if (!events.status().ok()) return events.status();
     }
     st.total_events = st.events;
+    tasks.EndGeneration();
+    user_tasks.EndGeneration();
   }
-  st.tasks = tasks.size();
-  st.user_tasks = user_tasks.size();
+  st.tasks = tasks.count();
+  st.user_tasks = user_tasks.count();
   st.file_bytes = reader->offset();
   return st;
 }

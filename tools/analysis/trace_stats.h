@@ -44,11 +44,13 @@ struct TraceStats {
   std::map<uint64_t, ThreadStats> threads;
   // Distinct runtime task ids (Go's G): the `task` argument of TaskCreate/Start/Block/Unblock/
   // Yield/End, Labels and CpuSample, TaskCreate's `parent`, and the ids of the task-state
-  // tables; 0 (the thread itself) is not a task.
+  // tables and of the live-task listing; 0 (the thread itself) is not a task. Counted in
+  // memory bounded by the live tasks: an id named again after its TaskEnd's generation (which
+  // a correct trace never does) counts again.
   uint64_t tasks = 0;
   // Distinct user task ids (trace.NewTask): the `task` argument of UserTaskBegin/End,
   // RegionBegin/End, Log and SetCurrentUserTask, UserTaskBegin's `parent`, and the ids of the
-  // user-task tables; 0 (none) is not counted.
+  // user-task tables; 0 (none) is not counted. Bounded the same way (by UserTaskEnd).
   uint64_t user_tasks = 0;
 
   // With a filter (`filter` not empty: its flags), `events`, `events_by_type`, each thread's
