@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -49,6 +50,11 @@ class SplitTest : public ::testing::Test {
     dir_ = absl::StrCat(::testing::TempDir(), "/split_test.", getpid(), ".",
                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     src_ = dir_ + ".trace";
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+    std::filesystem::remove(src_, ignored);
   }
   void Write(const std::string& data) {
     std::ofstream(src_, std::ios::binary) << data;
