@@ -4,7 +4,7 @@
 
 namespace tracer::format {
 
-int64_t Generation::TickDeltaNs(uint64_t tick) const {
+int64_t Generation::TickDeltaNsSlow(uint64_t tick) const {
   if (clock.ticks_per_second == 0) return 0;  // rejected by the parser; defensive
   const bool neg = tick < clock.tick;
   const uint64_t d = neg ? clock.tick - tick : tick - clock.tick;

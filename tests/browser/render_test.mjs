@@ -110,7 +110,12 @@ async function main() {
   const browser = await puppeteer.launch({
     executablePath: args.chromium,
     headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage', '--enable-unsafe-swiftshader'],
+    // Root in CI: no sandbox. A closed network: no background connections, no updates, no
+    // sync, no QUIC (refused connections otherwise pile up). WebGL (speedscope draws with it)
+    // on SwiftShader, the software renderer.
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--enable-unsafe-swiftshader',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+           '--disable-quic', '--no-first-run'],
   });
   let failed = null;
   try {

@@ -67,18 +67,11 @@ size_t ThreadStateTracker::StateOf(const Thread& t) const {
   return State(ThreadTimeState::kRunning);
 }
 
-void ThreadStateTracker::Advance(Thread& t, int64_t now) {
-  if (now > t.last_ns) {
-    t.cum.ns[StateOf(t)] += now - t.last_ns;
-    t.last_ns = now;
-  }
-}
-
-ThreadStateTracker::Thread& ThreadStateTracker::At(uint64_t id, int64_t now) {
+ThreadStateTracker::Thread* ThreadStateTracker::Find(uint64_t id, int64_t now) {
   auto [it, inserted] = threads_.try_emplace(id);
   if (inserted) it->second.last_ns = now;
-  Advance(it->second, now);
-  return it->second;
+  cache_[id % kCacheSlots] = {id, &it->second};
+  return &it->second;
 }
 
 void ThreadStateTracker::AdvanceAll(int64_t now) {
