@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "format/byte_source.h"
+#include "format/event_printer.h"
 #include "format/event_table.h"
 #include "format/generation.h"
 #include "format/merged_generation_reader.h"
@@ -224,6 +225,38 @@ void BM_Analysis_Timeline(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(bytes) / 1e6, benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Analysis_Timeline)->Unit(benchmark::kMillisecond);
+
+// `tracetool dump`'s work: every event as its text line, in 64 KiB pieces (as the command
+// writes to stdout); the output is the cost.
+void BM_Analysis_DumpText(benchmark::State& state) {
+  uint64_t bytes = 0;
+  RunAnalysis(state, [&](tracer::format::TraceReader* r) -> absl::StatusOr<uint64_t> {
+    uint64_t events = 0;
+    std::string buf;
+    for (;;) {
+      auto gen = r->Next();
+      if (!gen.ok()) return gen.status();
+      if (*gen == nullptr) break;
+      tracer::format::MergedGenerationReader merged(**gen);
+      while (const tracer::format::Event* e = merged.Next()) {
+        tracer::format::AppendEventText(**gen, *e, &buf);
+        buf.push_back('\n');
+        ++events;
+        if (buf.size() >= (64 << 10)) {
+          bytes += buf.size();
+          benchmark::DoNotOptimize(buf.data());
+          buf.clear();
+        }
+      }
+      if (!merged.status().ok()) return merged.status();
+    }
+    bytes += buf.size();
+    return events;
+  });
+  state.counters["text_MB_per_s"] =
+      benchmark::Counter(static_cast<double>(bytes) / 1e6, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Analysis_DumpText)->Unit(benchmark::kMillisecond);
 
 // ---- Peak memory: tracetool on a trace and on one 10x longer. -------------------------------
 
