@@ -37,13 +37,24 @@ void AppendJsonString(absl::string_view s, std::string* out) {
       ++i;
       continue;
     }
-    // Multi-byte UTF-8: copy if well-formed, else U+FFFD.
-    int len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    bool ok = len > 0 && i + len <= s.size();
-    for (int k = 1; ok && k < len; ++k) {
-      ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    // A well-formed sequence is copied; each byte of anything else becomes U+FFFD: overlong
+    // forms, surrogates, code points past U+10FFFF, stray continuation bytes, cut sequences.
+    size_t len = 0;
+    uint32_t cp = 0, min = 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0f, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4, cp = c & 0x07, min = 0x10000;
     }
-    if (ok && len == 2 && c < 0xc2) ok = false;  // overlong
+    bool ok = len > 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      const unsigned char b = static_cast<unsigned char>(s[i + k]);
+      ok = (b & 0xc0) == 0x80;
+      cp = (cp << 6) | (b & 0x3f);
+    }
+    ok = ok && cp >= min && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
     if (ok) {
       out->append(s.data() + i, len);
       i += len;

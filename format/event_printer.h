@@ -18,8 +18,10 @@ void AppendEventText(const Generation& gen, const Event& e, std::string* out);
 // Strings are resolved, reasons and flags are names, ids are numbers.
 void AppendEventJson(const Generation& gen, const Event& e, std::string* out);
 
-// Appends `s` as a JSON string literal (quotes included), escaping as RFC 8259 requires;
-// bytes that are not valid UTF-8 are replaced by U+FFFD.
+// Appends `s` as a JSON string literal (quotes included) that is valid UTF-8, escaping as
+// RFC 8259 requires (control characters as \u escapes); every byte that is not part of a
+// well-formed UTF-8 sequence (overlong forms, surrogates and code points past U+10FFFF
+// included) becomes U+FFFD.
 void AppendJsonString(absl::string_view s, std::string* out);
 
 }  // namespace tracer::format

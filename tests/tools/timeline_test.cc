@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "format/byte_source.h"
+#include "format/event_printer.h"
 #include "format/trace_reader.h"
 #include "gtest/gtest.h"
 #include "tests/tools/request_trace.h"
@@ -590,10 +591,12 @@ TEST(TimelineTest, LogsAreInstantsAndArbitraryBytesBecomeValidUtf8) {
   EXPECT_GE(t.Tid("we\"ird\x01 name T15 regions"), 0);
 }
 
-TEST(TimelineTest, AppendTimelineJsonStringKeepsWellFormedUtf8AndReplacesTheRest) {
+// format::AppendJsonString, which every JSON output (the timeline, dump --format=jsonl, stats and
+// the analyses' --format=json) writes its strings with.
+TEST(TimelineTest, JsonStringsKeepWellFormedUtf8AndReplaceTheRest) {
   auto quote = [](absl::string_view s) {
     std::string out;
-    AppendTimelineJsonString(s, &out);
+    format::AppendJsonString(s, &out);
     return out;
   };
   EXPECT_EQ(quote("a\"b\\c\n\t\x1f"), "\"a\\\"b\\\\c\\n\\t\\u001f\"");

@@ -9,15 +9,22 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "format/event_printer.h"
 #include "format/event_table.h"
 #include "format/generation.h"
 #include "format/merged_generation_reader.h"
 #include "tools/analysis/stacks.h"
 #include "tools/analysis/thread_states.h"
+#include "tools/analysis/timeline_tracks.h"
 
 namespace tracer::analysis {
 namespace {
 
+using timeline_internal::AddArg;
+using timeline_internal::AddNumArg;
+using timeline_internal::Slice;
+using timeline_internal::Track;
+using timeline_internal::TrackWriter;
 using format::Event;
 using format::EventType;
 using format::Generation;
@@ -38,19 +45,6 @@ constexpr uint64_t kPhasesTid = 1;
 
 constexpr size_t State(ThreadTimeState s) { return static_cast<size_t>(s); }
 
-// Microseconds with nanosecond precision. REQUIRES: ns >= 0.
-void AppendTs(int64_t ns, std::string* out) {
-  absl::StrAppendFormat(out, "%d.%03d", ns / 1000, ns % 1000);
-}
-
-// Args are kept as `,"key":value` items (Tail makes them an object).
-void AddArg(std::string* args, absl::string_view key, absl::string_view text) {
-  absl::StrAppend(args, ",\"", key, "\":");
-  AppendTimelineJsonString(text, args);
-}
-void AddNumArg(std::string* args, absl::string_view key, uint64_t v) {
-  absl::StrAppend(args, ",\"", key, "\":", v);
-}
 void AddStackArg(std::string* args, const Generation& gen, uint64_t stack,
                  Symbolizer* symbolizer) {
   const std::vector<std::string> frames = StackText(gen, stack, symbolizer);
@@ -58,28 +52,10 @@ void AddStackArg(std::string* args, const Generation& gen, uint64_t stack,
   *args += ",\"stack\":[";
   for (size_t i = 0; i < frames.size(); ++i) {
     if (i > 0) args->push_back(',');
-    AppendTimelineJsonString(frames[i], args);
+    format::AppendJsonString(frames[i], args);
   }
   args->push_back(']');
 }
-
-// One open slice of a track.
-struct Slice {
-  std::string name;
-  const char* cat = "";
-  std::string args;    // `,"key":value` items
-  uint64_t owner = 0;  // a phase: the thread that began it
-  bool stw = false;    // a stop-the-world phase
-  bool continued = false;
-};
-
-// One tid: its open slices, outermost first.
-struct Track {
-  uint64_t tid = 0;
-  std::string name;
-  bool named = false;  // its thread_name metadata was written
-  std::vector<Slice> open;
-};
 
 struct NamedEntry {
   std::string name;
@@ -122,7 +98,7 @@ struct OpenUserTask {
 class TimelineWriter {
  public:
   TimelineWriter(const TimelineOptions& options, const TimelineSink& sink)
-      : options_(options), sink_(sink) {
+      : options_(options), w_(sink, options.chunk_bytes, options.speedscope) {
     phases_.tid = kPhasesTid;
     phases_.name = "phases";
   }
@@ -157,33 +133,11 @@ class TimelineWriter {
   void CloseWindow(int64_t ts, absl::string_view why);
   void Losses(const Generation& gen);
 
-  void Begin(Track& track, Slice slice, int64_t now);
-  // Ends the slice at `i` and every slice inside it, then begins those again, continued.
-  void End(Track& track, size_t i, int64_t now, absl::string_view end_args = {});
-  // Ends every open slice of the track, `end_args` on each "E".
-  void CloseAll(Track& track, int64_t now, absl::string_view end_args);
-  void EmitB(Track& track, const Slice& s, int64_t ts, absl::string_view extra);
-  void EmitE(Track& track, const Slice& s, int64_t ts, absl::string_view extra);
-  void EmitInstant(Track& track, absl::string_view name, const char* cat, int64_t ts,
-                   absl::string_view args);
   void EmitUserTask(char ph, uint64_t id, const OpenUserTask& u, int64_t ts,
                     absl::string_view extra);
-  void Named(Track& track);
-  void Metadata(uint64_t tid, absl::string_view what, absl::string_view arg_key,
-                absl::string_view arg_json);
-  // Starts a traceEvents entry: {"name":…,"cat":…,"ph":…,"pid":1,"tid":…,"ts":… (the caller
-  // may append fields); Tail() ends it with `args` (`,"key":value` items; none: no "args")
-  // and hands a full chunk to the sink.
-  std::string& Head(absl::string_view name, absl::string_view cat, absl::string_view ph,
-                    uint64_t tid, int64_t ts);
-  void Tail(absl::string_view args);
-  void Flush();
 
   const TimelineOptions& options_;
-  const TimelineSink& sink_;
-  absl::Status status_;  // the sink's first error
-  std::string out_;
-  uint64_t entries_ = 0;
+  TrackWriter w_;
   TimelineSummary summary_;
   Window window_ = Window::kBefore;
   bool started_ = false;
@@ -202,10 +156,10 @@ class TimelineWriter {
 };
 
 absl::Status TimelineWriter::Run(format::TraceReader* reader) {
-  out_ = "{\"traceEvents\":[\n";
+  w_.raw() = "{\"traceEvents\":[\n";
   std::string name;
-  AppendTimelineJsonString(options_.process_name, &name);
-  Metadata(0, "process_name", "name", name);
+  format::AppendJsonString(options_.process_name, &name);
+  w_.Metadata(0, "process_name", "name", name);
   bool more = true;
   while (more) {
     absl::StatusOr<std::shared_ptr<const Generation>> next = reader->Next();
@@ -223,36 +177,38 @@ absl::Status TimelineWriter::Run(format::TraceReader* reader) {
       for (Track* track : {&td->state, &td->regions}) {
         if (track->named) {
           track->named = false;
-          Named(*track);
+          w_.Named(*track);
         }
       }
     }
     format::MergedGenerationReader events(gen);
     while (const Event* e = events.Next()) {
       more = Handle(gen, *e);
-      if (!status_.ok()) return status_;
+      if (!w_.status().ok()) return w_.status();
       if (!more) break;
     }
     if (!events.status().ok()) return events.status();
     if (more) Losses(gen);
   }
   if (window_ == Window::kOpen) CloseWindow(last_ns_, "trace");
-  out_ += "\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{\"generator\":\"tracetool timeline\"";
-  absl::StrAppend(&out_, ",\"first_event_mono_ns\":", first_ns_,
+  w_.raw() += "\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{\"generator\":\"tracetool timeline\"";
+  absl::StrAppend(&w_.raw(), ",\"first_event_mono_ns\":", first_ns_,
                   ",\"first_event_real_ns\":", first_real_ns_,
                   ",\"window_from_ns\":", options_.from_ns, ",\"window_to_ns\":");
   if (options_.to_ns == kTimelineNoEnd) {
-    out_ += "null";
+    w_.raw() += "null";
   } else {
-    absl::StrAppend(&out_, options_.to_ns);
+    absl::StrAppend(&w_.raw(), options_.to_ns);
   }
-  absl::StrAppend(&out_, ",\"trace_events_read\":", summary_.events,
+  absl::StrAppend(&w_.raw(), ",\"trace_events_read\":", summary_.events,
                   ",\"lost_events\":", summary_.lost_events, ",\"flows\":", summary_.flows,
                   ",\"span_ns\":", last_ns_, "}}\n");
-  Flush();
-  summary_.json_events = entries_;
+  w_.Flush();
+  summary_.json_events = w_.entries();
+  summary_.slices = w_.slices();
+  summary_.bytes = w_.bytes();
   summary_.span_ns = last_ns_;
-  return status_;
+  return w_.status();
 }
 
 bool TimelineWriter::Handle(const Generation& gen, const Event& e) {
@@ -281,8 +237,8 @@ bool TimelineWriter::Handle(const Generation& gen, const Event& e) {
   const uint64_t task = e.args[kTask];
   switch (e.type) {
     case EventType::kThreadStop:
-      CloseAll(td.regions, now, ",\"open_at_end\":\"thread exit\"");
-      CloseAll(td.state, now, {});
+      w_.CloseAll(td.regions, now, ",\"open_at_end\":\"thread exit\"");
+      w_.CloseAll(td.state, now, {});
       td.exited = true;
       break;
     case EventType::kTaskCreate:
@@ -339,7 +295,7 @@ bool TimelineWriter::Handle(const Generation& gen, const Event& e) {
       Slice s{name, "phase", {}, td.id, stw};
       AddArg(&s.args, "stop_the_world", stw ? "yes" : "no");
       AddNumArg(&s.args, "thread", td.id);
-      Begin(phases_, std::move(s), now);
+      w_.Begin(phases_, std::move(s), now);
       if (stw) {
         td.phases.push_back({name, {}, true});
         all = true;
@@ -367,7 +323,7 @@ bool TimelineWriter::Handle(const Generation& gen, const Event& e) {
       Slice s{std::string(gen.String(e.args[kRegionName])), "region", {}};
       const uint64_t user_task = task != 0 ? task : t.current_user_task;
       if (user_task != 0) AddNumArg(&s.args, "user_task", user_task);
-      Begin(td.regions, std::move(s), now);
+      w_.Begin(td.regions, std::move(s), now);
       break;
     }
     case EventType::kRegionEnd: {
@@ -376,9 +332,9 @@ bool TimelineWriter::Handle(const Generation& gen, const Event& e) {
       auto it =
           std::find_if(open.rbegin(), open.rend(), [&](const Slice& s) { return s.name == name; });
       if (it != open.rend()) {
-        End(td.regions, std::next(it).base() - open.begin(), now);
+        w_.End(td.regions, std::next(it).base() - open.begin(), now);
       } else if (in_window) {
-        EmitInstant(td.regions, absl::StrCat("end of ", name), "region", now,
+        w_.EmitInstant(td.regions, absl::StrCat("end of ", name), "region", now,
                     ",\"note\":\"its begin precedes the trace\"");
       }
       break;
@@ -391,14 +347,14 @@ bool TimelineWriter::Handle(const Generation& gen, const Event& e) {
         AddArg(&args, "message", e.bytes);
         const uint64_t user_task = task != 0 ? task : t.current_user_task;
         if (user_task != 0) AddNumArg(&args, "user_task", user_task);
-        EmitInstant(td.regions, category.empty() ? "log" : category, "log", now, args);
+        w_.EmitInstant(td.regions, category.empty() ? "log" : category, "log", now, args);
       }
       break;
     case EventType::kCounter:
       if (in_window) {
-        Named(td.state);
-        Head(gen.String(e.args[kCounterName]), "counter", "C", td.state.tid, now);
-        Tail(absl::StrCat(",\"value\":", static_cast<int64_t>(e.args[kCounterValue])));
+        w_.Named(td.state);
+        w_.Head(gen.String(e.args[kCounterName]), "counter", "C", td.state.tid, now);
+        w_.Tail(absl::StrCat(",\"value\":", static_cast<int64_t>(e.args[kCounterValue])));
       }
       break;
     default:
@@ -497,10 +453,10 @@ void TimelineWriter::UpdateState(ThreadData& td, int64_t now) {
   if (s == State(ThreadTimeState::kSyscall) && !td.syscalls.empty()) {
     slice.args += td.syscalls.back().args;
   }
-  if (!td.state.open.empty()) End(td.state, 0, now);
+  if (!td.state.open.empty()) w_.End(td.state, 0, now);
   td.state_kind = s;
   td.state_task = task;
-  Begin(td.state, std::move(slice), now);
+  w_.Begin(td.state, std::move(slice), now);
 }
 
 void TimelineWriter::Wake(ThreadData& td, uint64_t task, int64_t now) {
@@ -511,12 +467,12 @@ void TimelineWriter::Wake(ThreadData& td, uint64_t task, int64_t now) {
   ThreadData* waker = Find(w.thread);
   if (window_ != Window::kOpen || w.ns < options_.from_ns || waker == nullptr) return;
   const uint64_t id = ++flow_ids_;
-  Named(waker->state);
-  Named(td.state);
-  absl::StrAppend(&Head("wakeup", "flow", "s", waker->state.tid, w.ns), ",\"id\":", id);
-  Tail({});
-  absl::StrAppend(&Head("wakeup", "flow", "f", td.state.tid, now), ",\"bp\":\"e\",\"id\":", id);
-  Tail({});
+  w_.Named(waker->state);
+  w_.Named(td.state);
+  absl::StrAppend(&w_.Head("wakeup", "flow", "s", waker->state.tid, w.ns), ",\"id\":", id);
+  w_.Tail({});
+  absl::StrAppend(&w_.Head("wakeup", "flow", "f", td.state.tid, now), ",\"bp\":\"e\",\"id\":", id);
+  w_.Tail({});
   ++summary_.flows;
 }
 
@@ -537,18 +493,19 @@ bool TimelineWriter::PhaseEnd(ThreadData& td, absl::string_view name, int64_t no
   });
   if (it == open.rend()) return false;
   const bool stw = it->stw;
-  End(phases_, std::next(it).base() - open.begin(), now);
+  w_.End(phases_, std::next(it).base() - open.begin(), now);
   return stw;
 }
 
 void TimelineWriter::OpenWindow() {
   window_ = Window::kOpen;
+  w_.set_emitting(true);
   const int64_t ts = options_.from_ns;
   constexpr absl::string_view kBefore = ",\"begun_before_window\":true";
-  for (const Slice& s : phases_.open) EmitB(phases_, s, ts, kBefore);
+  for (const Slice& s : phases_.open) w_.EmitB(phases_, s, ts, kBefore);
   for (const auto& td : threads_) {
     for (Track* track : {&td->state, &td->regions}) {
-      for (const Slice& s : track->open) EmitB(*track, s, ts, kBefore);
+      for (const Slice& s : track->open) w_.EmitB(*track, s, ts, kBefore);
     }
   }
   for (const auto& [id, u] : user_tasks_) EmitUserTask('b', id, u, ts, kBefore);
@@ -557,119 +514,30 @@ void TimelineWriter::OpenWindow() {
 void TimelineWriter::CloseWindow(int64_t ts, absl::string_view why) {
   const std::string args = absl::StrCat(",\"open_at_end\":\"", why, "\"");
   for (const auto& td : threads_) {
-    CloseAll(td->regions, ts, args);
-    CloseAll(td->state, ts, args);
+    w_.CloseAll(td->regions, ts, args);
+    w_.CloseAll(td->state, ts, args);
   }
-  CloseAll(phases_, ts, args);
+  w_.CloseAll(phases_, ts, args);
   for (const auto& [id, u] : user_tasks_) EmitUserTask('e', id, u, ts, args);
   window_ = Window::kClosed;
+  w_.set_emitting(false);
 }
 
 void TimelineWriter::Losses(const Generation& gen) {
   if (window_ != Window::kOpen) return;
-  if (!gen.losses.empty()) Named(phases_);
+  if (!gen.losses.empty()) w_.Named(phases_);
   for (const format::LossRecord& l : gen.losses) {
     const int64_t ts = std::clamp(Since(gen.TickToMonoNs(l.begin_tick)), options_.from_ns,
                                   std::max(options_.from_ns, last_ns_));
-    Head(absl::StrCat("lost ", l.count, " events"), "loss", "i", kPhasesTid, ts) += ",\"s\":\"p\"";
-    Tail(absl::StrCat(",\"thread\":", l.thread, ",\"count\":", l.count));
+    w_.Head(absl::StrCat("lost ", l.count, " events"), "loss", "i", kPhasesTid, ts) += ",\"s\":\"p\"";
+    w_.Tail(absl::StrCat(",\"thread\":", l.thread, ",\"count\":", l.count));
   }
-}
-
-void TimelineWriter::Begin(Track& track, Slice slice, int64_t now) {
-  track.open.push_back(std::move(slice));
-  if (window_ == Window::kOpen) EmitB(track, track.open.back(), now, {});
-}
-
-void TimelineWriter::End(Track& track, size_t i, int64_t now, absl::string_view end_args) {
-  std::vector<Slice>& open = track.open;
-  if (window_ == Window::kOpen) {
-    for (size_t j = open.size(); j-- > i;) EmitE(track, open[j], now, j == i ? end_args : "");
-  }
-  std::vector<Slice> inner(std::make_move_iterator(open.begin() + i + 1),
-                           std::make_move_iterator(open.end()));
-  open.resize(i);
-  for (Slice& s : inner) {
-    s.continued = true;
-    Begin(track, std::move(s), now);
-  }
-}
-
-void TimelineWriter::CloseAll(Track& track, int64_t now, absl::string_view end_args) {
-  if (window_ == Window::kOpen) {
-    for (size_t j = track.open.size(); j-- > 0;) EmitE(track, track.open[j], now, end_args);
-  }
-  track.open.clear();
-}
-
-void TimelineWriter::EmitB(Track& track, const Slice& s, int64_t ts, absl::string_view extra) {
-  Named(track);
-  Head(s.name, s.cat, "B", track.tid, ts);
-  if (options_.speedscope) {
-    Tail({});
-  } else {
-    Tail(absl::StrCat(s.args, s.continued ? ",\"continued\":true" : "", extra));
-  }
-  ++summary_.slices;
-}
-
-void TimelineWriter::EmitE(Track& track, const Slice& s, int64_t ts, absl::string_view extra) {
-  Head(s.name, s.cat, "E", track.tid, ts);
-  Tail(options_.speedscope ? absl::string_view() : extra);
-}
-
-void TimelineWriter::EmitInstant(Track& track, absl::string_view name, const char* cat, int64_t ts,
-                                 absl::string_view args) {
-  Named(track);
-  Head(name, cat, "i", track.tid, ts) += ",\"s\":\"t\"";
-  Tail(args);
 }
 
 void TimelineWriter::EmitUserTask(char ph, uint64_t id, const OpenUserTask& u, int64_t ts,
                                   absl::string_view extra) {
-  absl::StrAppend(&Head(u.name, "user_task", absl::string_view(&ph, 1), u.tid, ts), ",\"id\":", id);
-  Tail(ph == 'b' ? absl::StrCat(u.args, extra) : std::string(extra));
-}
-
-std::string& TimelineWriter::Head(absl::string_view name, absl::string_view cat,
-                                  absl::string_view ph, uint64_t tid, int64_t ts) {
-  if (entries_++ > 0) out_ += ",\n";
-  out_ += "{\"name\":";
-  AppendTimelineJsonString(name, &out_);
-  absl::StrAppend(&out_, ",\"cat\":\"", cat, "\",\"ph\":\"", ph, "\",\"pid\":1,\"tid\":", tid,
-                  ",\"ts\":");
-  AppendTs(ts, &out_);
-  return out_;
-}
-
-void TimelineWriter::Tail(absl::string_view args) {
-  if (!args.empty()) absl::StrAppend(&out_, ",\"args\":{", args.substr(1), "}");
-  out_ += '}';
-  if (out_.size() >= options_.chunk_bytes) Flush();
-}
-
-void TimelineWriter::Named(Track& track) {
-  if (track.named) return;
-  track.named = true;
-  std::string name;
-  AppendTimelineJsonString(track.name, &name);
-  Metadata(track.tid, "thread_name", "name", name);
-  Metadata(track.tid, "thread_sort_index", "sort_index", absl::StrCat(track.tid));
-}
-
-void TimelineWriter::Metadata(uint64_t tid, absl::string_view what, absl::string_view arg_key,
-                              absl::string_view arg_json) {
-  if (entries_++ > 0) out_ += ",\n";
-  absl::StrAppend(&out_, "{\"name\":\"", what, "\",\"ph\":\"M\",\"pid\":1,\"tid\":", tid,
-                  ",\"args\":{\"", arg_key, "\":", arg_json, "}}");
-  if (out_.size() >= options_.chunk_bytes) Flush();
-}
-
-void TimelineWriter::Flush() {
-  if (out_.empty() || !status_.ok()) return;
-  status_ = sink_(out_);
-  summary_.bytes += out_.size();
-  out_.clear();
+  absl::StrAppend(&w_.Head(u.name, "user_task", absl::string_view(&ph, 1), u.tid, ts), ",\"id\":", id);
+  w_.Tail(ph == 'b' ? absl::StrCat(u.args, extra) : std::string(extra));
 }
 
 }  // namespace
@@ -684,65 +552,6 @@ absl::StatusOr<TimelineSummary> WriteTimeline(format::TraceReader* reader,
   TimelineWriter writer(options, sink);
   if (absl::Status s = writer.Run(reader); !s.ok()) return s;
   return writer.summary();
-}
-
-void AppendTimelineJsonString(absl::string_view s, std::string* out) {
-  out->push_back('"');
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          *out += "\\\"";
-          break;
-        case '\\':
-          *out += "\\\\";
-          break;
-        case '\n':
-          *out += "\\n";
-          break;
-        case '\r':
-          *out += "\\r";
-          break;
-        case '\t':
-          *out += "\\t";
-          break;
-        default:
-          if (c < 0x20) {
-            absl::StrAppendFormat(out, "\\u%04x", c);
-          } else {
-            out->push_back(static_cast<char>(c));
-          }
-      }
-      ++i;
-      continue;
-    }
-    // A well-formed sequence is copied; each byte of anything else becomes U+FFFD.
-    size_t len = 0;
-    uint32_t cp = 0, min = 0;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2, cp = c & 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3, cp = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4, cp = c & 0x07, min = 0x10000;
-    }
-    bool ok = len > 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) {
-      const unsigned char b = static_cast<unsigned char>(s[i + k]);
-      ok = (b & 0xc0) == 0x80;
-      cp = (cp << 6) | (b & 0x3f);
-    }
-    ok = ok && cp >= min && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
-    if (ok) {
-      out->append(s.data() + i, len);
-      i += len;
-    } else {
-      *out += "\xef\xbf\xbd";
-      ++i;
-    }
-  }
-  out->push_back('"');
 }
 
 }  // namespace tracer::analysis

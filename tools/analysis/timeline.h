@@ -92,11 +92,6 @@ absl::StatusOr<TimelineSummary> WriteTimeline(format::TraceReader* reader,
                                               const TimelineOptions& options,
                                               const TimelineSink& sink);
 
-// Appends `s` as a JSON string literal that is valid UTF-8: control characters as \u escapes,
-// every byte that is not part of a well-formed UTF-8 sequence (overlong forms, surrogates and
-// code points past U+10FFFF included) as U+FFFD.
-void AppendTimelineJsonString(absl::string_view s, std::string* out);
-
 }  // namespace tracer::analysis
 
 #endif  // TRACER_TOOLS_ANALYSIS_TIMELINE_H_
