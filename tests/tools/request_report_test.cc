@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/tools/request_trace.h"
+#include "tools/analysis/request_report_text.h"
 
 namespace tracer::analysis {
 namespace {
@@ -27,6 +28,17 @@ class RequestReportTest : public ::testing::Test {
     return r.ok() ? *std::move(r) : RequestReport{};
   }
 };
+
+TEST(SiteFramesTest, DropsTheInnermostTracerFramesAndKeepsDepth) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(SiteFrames({"tracer::Mutex::Lock()", "tracer::x()", "Cache::Get()", "main"}, 0),
+            (V{"Cache::Get()", "main"}));
+  EXPECT_EQ(SiteFrames({"tracer::Mutex::Lock()", "Cache::Get()", "tracer::Pool::Run()"}, 1),
+            (V{"Cache::Get()"}));
+  // All tracer frames: all kept, so the site still says where it is.
+  EXPECT_EQ(SiteFrames({"tracer::a()", "tracer::b()"}, 0), (V{"tracer::a()", "tracer::b()"}));
+  EXPECT_EQ(SiteFrames({}, 3), V{});
+}
 
 TEST_F(RequestReportTest, CountsAndPercentilesPerUserTaskType) {
   const RequestReport r = Report(MakeRequestTrace());

@@ -153,10 +153,9 @@ absl::StatusOr<RequestReport> BuildRequestReport(const std::string& path,
 absl::StatusOr<RequestReport> BuildRequestReportFromBytes(absl::string_view data,
                                                           const RequestReportOptions& options);
 
-// The report for a reader new to the trace, several lines each ending in '\n': per-type count
-// and latency, the explained request's timeline in time order (offsets in ms from its begin),
-// the top blocking sites and the mutex view.
-std::string FormatRequestReport(const RequestReport& report);
+// A blocking or contention site's frames (see BlockingSite): the innermost frames whose
+// function starts with "tracer::" dropped (all kept if all are), at most `depth` kept (0: all).
+std::vector<std::string> SiteFrames(std::vector<std::string> frames, size_t depth);
 
 }  // namespace tracer::analysis
 

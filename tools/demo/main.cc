@@ -22,6 +22,7 @@
 #include "tools/analysis/histogram.h"
 #include "tools/analysis/pprof.h"
 #include "tools/analysis/request_report.h"
+#include "tools/analysis/request_report_text.h"
 #include "tools/demo/demo_service.h"
 
 namespace {
