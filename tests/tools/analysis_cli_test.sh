@@ -124,6 +124,57 @@ case $case_name in
     expect_one_error_line
     [[ -c /dev/full ]] || fail "the failed write removed /dev/full (only a regular file may go)"
     ;;
+  mmu)
+    # The sample's one stop-the-world phase lasts 700 us (699989 ns): a 1 ms window holding it
+    # keeps 30%, any window inside it none; the mean is what the phases leave.
+    need jq
+    run 0 mmu "$sample"
+    expect_out '^mean utilization 0\.98'
+    expect_out '^\*        1ms  0\.3000  '
+    expect_out '^         1us  0\.0000  '
+    run 0 mmu --format=json "$sample"
+    jq -e '.stw_phases == 1 and .stw_ns == 699989 and .lost_events == 37' "$out" >/dev/null ||
+      fail "mmu JSON: phases or losses"
+    jq -e '[.points[] | select(.window_ns == 1000000)][0].mmu | . > 0.2999 and . < 0.3001' \
+      "$out" >/dev/null || fail "mmu JSON: the 1 ms window"
+    jq -e 'all(.points[]; .mmu >= 0 and .mmu <= 1) and
+           (.points[-1] | .window_ns == 39840000) and
+           ((.points[-1].mmu - .mean_utilization) | fabs < 1e-6)' "$out" >/dev/null ||
+      fail "mmu JSON: a point out of [0, 1], or the whole trace's window is not the mean"
+    run 0 mmu -o "$work/mmu.svg" "$sample"
+    grep -q '^<svg ' "$work/mmu.svg" && tail -c 8 "$work/mmu.svg" | grep -q '</svg>' ||
+      fail "mmu -o wrote no whole SVG"
+    ;;
+  live)
+    # The sample's listing names one live task, the db pool's, running, with its label and
+    # creation stack.
+    need jq
+    run 0 live "$sample"
+    expect_out '^1 live tasks when the listing was written'
+    expect_out '^task 100 "db-pool" running for [0-9.]+ms, on thread 4104, labels pool=db$'
+    expect_out '^    tracer::sync::Pool::Submit'
+    run 0 live --group "$sample"
+    expect_out '^1 task: running, the longest for [0-9.]+ms \(task 100\)$'
+    run 0 live --format=json "$sample"
+    jq -e '.tasks | length == 1 and .[0].id == 100 and .[0].labels.pool == "db"' "$out" \
+      >/dev/null || fail "live JSON"
+    ;;
+  split)
+    # One generation a piece: each piece is a valid trace, and together they hold every event.
+    need jq
+    run 0 split --generations 1 -o "$work/pieces" "$sample"
+    pieces=("$work"/pieces/sample.*.trace)
+    (( ${#pieces[@]} >= 2 )) || fail "split made ${#pieces[@]} pieces"
+    total=0
+    for p in "${pieces[@]}"; do
+      run 0 stats --format=json "$p"
+      total=$((total + $(jq .events "$out")))
+    done
+    run 0 stats --format=json "$sample"
+    (( total == $(jq .events "$out") )) || fail "the pieces hold $total events, the trace $(jq .events "$out")"
+    run 2 split -o "$work/pieces2" "$sample"
+    expect_one_error_line
+    ;;
   *)
     echo "unknown case $case_name" >&2
     exit 2
