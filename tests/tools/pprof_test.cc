@@ -246,6 +246,39 @@ TEST(PprofTest, InlinedFunctionsAreLinesOfOneLocation) {
   EXPECT_FALSE(has_lines);
 }
 
+// The flat summary names the innermost function outside the tracer, looking inside each
+// location's inlined lines (the kit's inline functions are lines of the caller's location),
+// past address-only frames, with the line that holds the most.
+TEST(PprofTest, FlatProfileLooksThroughInlinedTracerFunctions) {
+  PprofBuilder p({{"contentions", "count"}, {"delay", "nanoseconds"}});
+  const uint64_t m = p.Mapping(0x1000, 0x2000, 0, "/bin/app", "abcd");
+  const uint64_t park = p.Location(0x1008, "tracer::sync_internal::Park", "park.cc", 10, m);
+  const uint64_t raw = p.Location(0x1010, {}, m);  // address only
+  const PprofLine inlined[] = {{"tracer::Channel<int>::Receive()", "channel.h", 64},
+                               {"App::Loop()", "/src/app/app.cc", 240}};
+  const uint64_t loop = p.Location(0x1020, inlined, m);
+  const PprofLine other_line[] = {{"tracer::Channel<int>::Receive()", "channel.h", 64},
+                                  {"App::Loop()", "/src/app/app.cc", 250}};
+  const uint64_t loop2 = p.Location(0x1030, other_line, m);
+  const int64_t big[] = {1, 300}, small[] = {1, 100};
+  const uint64_t a[] = {park, raw, loop}, b[] = {park, loop2};
+  p.AddSample(a, {}, big);
+  p.AddSample(b, {}, small);
+  const std::vector<FlatEntry> flat = FlatProfile(p);
+  ASSERT_EQ(flat.size(), 1u);
+  EXPECT_EQ(flat[0].function, "App::Loop()");
+  EXPECT_EQ(flat[0].value, 400);
+  EXPECT_EQ(flat[0].count, 2);
+  EXPECT_EQ(flat[0].where, "/src/app/app.cc:240");
+  EXPECT_EQ(FlatEntryText(flat[0]), "App::Loop() (app.cc:240)");
+  // Only the tracer's frames: the innermost is named.
+  PprofBuilder q({{"contentions", "count"}, {"delay", "nanoseconds"}});
+  const uint64_t only = q.Location(0x1008, "tracer::sync_internal::Park", "park.cc", 10, 0);
+  const uint64_t d[] = {only};
+  q.AddSample(d, {}, small);
+  EXPECT_EQ(FlatProfile(q)[0].function, "tracer::sync_internal::Park");
+}
+
 TEST(PprofTest, TruncatedTraceReturnsTheReadersError) {
   std::string data = MakeRequestTrace();
   data.resize(data.size() - 9);

@@ -381,29 +381,57 @@ absl::StatusOr<ProfileResult> ComputeProfile(format::TraceReader* reader,
   return maker.Finish();
 }
 
+std::string FlatEntryText(const FlatEntry& e) {
+  if (e.where.empty()) return e.function;
+  const size_t slash = e.where.rfind('/');
+  return absl::StrCat(e.function, " (",
+                      slash == std::string::npos ? e.where : e.where.substr(slash + 1), ")");
+}
+
 std::vector<FlatEntry> FlatProfile(const PprofBuilder& profile) {
   absl::flat_hash_map<std::string, FlatEntry> by_function;
+  // Per function, the value at each of its lines: `where` is the largest.
+  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, int64_t>> by_line;
   for (const PprofBuilder::Sample& s : profile.samples()) {
     if (s.locations.empty() || s.values.empty()) continue;
-    // The innermost frame outside the tracer: the kit's own frames (Mutex::LockSlow, the
-    // block scope) top every sync stack and say nothing.
-    uint64_t loc = s.locations.front();
-    for (uint64_t l : s.locations) {
-      if (!absl::StartsWith(profile.LocationFunction(l), "tracer::")) {
-        loc = l;
-        break;
+    // The innermost function outside the tracer: the kit's own frames (Mutex::LockSlow, the
+    // block scope, and the kit's inline functions, lines of the caller's location) top every
+    // sync stack and say nothing. Else the innermost.
+    PprofLine site;
+    bool found = false;
+    const uint64_t first_loc = s.locations.front();
+    for (size_t i = 0; i < s.locations.size() && !found; ++i) {
+      const std::vector<PprofLine> lines = profile.LocationLines(s.locations[i]);
+      if (i == 0 && !lines.empty()) site = lines.front();
+      for (const PprofLine& l : lines) {
+        if (!absl::StartsWith(l.function, "tracer::")) {
+          site = l;
+          found = true;
+          break;
+        }
       }
     }
-    std::string f(profile.LocationFunction(loc));
-    if (f.empty()) f = absl::StrCat("location ", loc);
+    std::string f(site.function);
+    if (f.empty()) f = absl::StrCat("location ", first_loc);
     FlatEntry& e = by_function[f];
     e.function = f;
     e.count += s.values.front();
     e.value += s.values.back();
+    if (!site.file.empty() && site.line > 0) {
+      by_line[f][absl::StrCat(site.file, ":", site.line)] += s.values.back();
+    }
   }
   std::vector<FlatEntry> out;
   out.reserve(by_function.size());
-  for (auto& [f, e] : by_function) out.push_back(std::move(e));
+  for (auto& [f, e] : by_function) {
+    if (auto it = by_line.find(f); it != by_line.end()) {
+      int64_t best = -1;
+      for (const auto& [where, v] : it->second) {
+        if (v > best || (v == best && where < e.where)) best = v, e.where = where;
+      }
+    }
+    out.push_back(std::move(e));
+  }
   std::sort(out.begin(), out.end(), [](const FlatEntry& a, const FlatEntry& b) {
     if (a.value != b.value) return a.value > b.value;
     return a.function < b.function;

@@ -84,8 +84,14 @@ struct FlatEntry {
   std::string function;
   int64_t count = 0;  // the first sample type
   int64_t value = 0;  // the last
+  // "file:line" of the function's line that holds the most of `value` (the wait's site, when
+  // the profile has lines), or "".
+  std::string where;
 };
 std::vector<FlatEntry> FlatProfile(const PprofBuilder& profile);
+// "Service::Handle() (demo_service.cc:212)": the function, and where's file name without its
+// directories; the function alone without a where.
+std::string FlatEntryText(const FlatEntry& e);
 
 }  // namespace tracer::analysis
 

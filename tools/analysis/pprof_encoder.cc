@@ -130,6 +130,16 @@ uint64_t PprofBuilder::Location(uint64_t address, absl::Span<const PprofLine> li
   return it->second;
 }
 
+std::vector<PprofLine> PprofBuilder::LocationLines(uint64_t id) const {
+  std::vector<PprofLine> out;
+  if (id == 0 || id > locations_.size()) return out;
+  for (const auto& [function, line] : locations_[id - 1].lines) {
+    out.push_back({strings_[functions_[function - 1].first],
+                   strings_[functions_[function - 1].second], line});
+  }
+  return out;
+}
+
 absl::string_view PprofBuilder::LocationFunction(uint64_t id) const {
   if (id == 0 || id > locations_.size()) return {};
   const LocationEntry& e = locations_[id - 1];

@@ -86,6 +86,9 @@ class PprofBuilder {
   const std::vector<Sample>& samples() const { return samples_; }
   // The function name of a location's line, or "" for an address-only location.
   absl::string_view LocationFunction(uint64_t location_id) const;
+  // The lines of a location, innermost (inlined) first; empty for an address-only location.
+  // The views live as long as the builder.
+  std::vector<PprofLine> LocationLines(uint64_t location_id) const;
   size_t num_sample_types() const { return sample_types_.size(); }
 
   // The serialized Profile message, uncompressed.

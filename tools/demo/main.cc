@@ -79,6 +79,9 @@ void PrintProfileTop(const std::string& path, tracer::analysis::ProfileKind kind
   if (!reader.ok()) return;
   tracer::analysis::ProfileOptions options;
   options.kind = kind;
+  // File and line from the binaries' DWARF (the demo's service is built with line tables).
+  tracer::analysis::Symbolizer symbolizer({});
+  options.symbolizer = &symbolizer;
   absl::StatusOr<tracer::analysis::ProfileResult> p =
       tracer::analysis::ComputeProfile(reader->get(), options);
   if (!p.ok()) {
@@ -92,7 +95,8 @@ void PrintProfileTop(const std::string& path, tracer::analysis::ProfileKind kind
   for (size_t i = 0; i < flat.size() && i < 3; ++i) {
     std::printf("  %10s %5.1f%% %6lld  %s\n", tracer::analysis::DurationText(flat[i].value).c_str(),
                 p->total_ns > 0 ? 100.0 * flat[i].value / p->total_ns : 0.0,
-                static_cast<long long>(flat[i].count), flat[i].function.c_str());
+                static_cast<long long>(flat[i].count),
+                tracer::analysis::FlatEntryText(flat[i]).c_str());
   }
 }
 

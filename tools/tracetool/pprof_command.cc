@@ -115,7 +115,7 @@ int RunPprof(const PprofCommandOptions& opts) {
     absl::StrAppendFormat(&summary, "  %10s %6.1f%% %8d  %s\n",
                           analysis::DurationText(flat[i].value),
                           result->total_ns > 0 ? 100.0 * flat[i].value / result->total_ns : 0.0,
-                          flat[i].count, flat[i].function);
+                          flat[i].count, analysis::FlatEntryText(flat[i]));
   }
   absl::StrAppendFormat(&summary, "Read it: go tool pprof -top %s (or -http=: for a browser)\n",
                         opts.out);
