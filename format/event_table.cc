@@ -82,6 +82,29 @@ const EventSpec* FindEventSpec(uint8_t type) {
   return &kSpecs[type];
 }
 
+TaskSpace TaskArgSpace(EventType type) {
+  switch (type) {
+    case EventType::kTaskCreate:
+    case EventType::kTaskStart:
+    case EventType::kTaskBlock:
+    case EventType::kTaskUnblock:
+    case EventType::kTaskYield:
+    case EventType::kTaskEnd:
+    case EventType::kLabels:
+    case EventType::kCpuSample:
+      return TaskSpace::kRuntime;
+    case EventType::kUserTaskBegin:
+    case EventType::kUserTaskEnd:
+    case EventType::kRegionBegin:
+    case EventType::kRegionEnd:
+    case EventType::kLog:
+    case EventType::kSetCurrentUserTask:
+      return TaskSpace::kUser;
+    default:
+      return TaskSpace::kNone;
+  }
+}
+
 absl::string_view BlockReasonName(BlockReason reason) {
   auto i = static_cast<size_t>(reason);
   return i < sizeof(kReasonNames) / sizeof(kReasonNames[0]) ? kReasonNames[i] : "invalid";

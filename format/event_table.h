@@ -118,6 +118,12 @@ inline const EventSpec& GetEventSpec(EventType type) {
   return *FindEventSpec(static_cast<uint8_t>(type));
 }
 
+// Which ids an event's `task` argument (args[0]) names: runtime tasks (TaskCreate, Start,
+// Block, Unblock, Yield, End, Labels, CpuSample), user tasks (UserTaskBegin/End, RegionBegin/
+// End, Log, SetCurrentUserTask), or none (the event has no `task`).
+enum class TaskSpace : uint8_t { kNone, kRuntime, kUser };
+TaskSpace TaskArgSpace(EventType type);
+
 absl::string_view BlockReasonName(BlockReason reason);  // "mutex", "channel", ...
 absl::string_view TaskStatusName(TaskStatus status);    // "runnable", "running", ...
 

@@ -208,5 +208,19 @@ TEST(EventTableTest, FormatMdEventTableParserReadsTheRowsItShould) {
   EXPECT_NE(rows[2].args.find("labels:labelset"), std::string::npos);
 }
 
+// Every event whose args[0] is `task` names runtime or user tasks, and no other event does.
+TEST(EventTableTest, TaskArgSpaceMatchesTheTaskArgument) {
+  for (int t = 1; t < static_cast<int>(EventType::kNumEventTypes); ++t) {
+    const EventType type = static_cast<EventType>(t);
+    const EventSpec& spec = GetEventSpec(type);
+    const bool has_task = spec.num_args > 0 && absl::string_view(spec.args[0].name) == "task";
+    EXPECT_EQ(TaskArgSpace(type) != TaskSpace::kNone, has_task) << spec.name;
+  }
+  EXPECT_EQ(TaskArgSpace(EventType::kTaskBlock), TaskSpace::kRuntime);
+  EXPECT_EQ(TaskArgSpace(EventType::kCpuSample), TaskSpace::kRuntime);
+  EXPECT_EQ(TaskArgSpace(EventType::kRegionBegin), TaskSpace::kUser);
+  EXPECT_EQ(TaskArgSpace(EventType::kCounter), TaskSpace::kNone);
+}
+
 }  // namespace
 }  // namespace tracer::format

@@ -25,19 +25,7 @@ constexpr int kCreateLabels = 3;  // TaskCreate
 constexpr int kLabelsLabels = 1;  // Labels
 
 bool IsTaskEvent(EventType type) {
-  switch (type) {
-    case EventType::kTaskCreate:
-    case EventType::kTaskStart:
-    case EventType::kTaskBlock:
-    case EventType::kTaskUnblock:
-    case EventType::kTaskYield:
-    case EventType::kTaskEnd:
-    case EventType::kLabels:
-    case EventType::kCpuSample:
-      return true;
-    default:
-      return false;
-  }
+  return format::TaskArgSpace(type) == format::TaskSpace::kRuntime;
 }
 
 std::string TypeNames() {

@@ -15,32 +15,8 @@ namespace tracer::analysis {
 namespace {
 
 using format::EventType;
-
-// Which id space an event's `task` argument lives in.
-enum class TaskSpace { kNone, kRuntime, kUser };
-
-TaskSpace TaskArgSpace(EventType type) {
-  switch (type) {
-    case EventType::kTaskCreate:
-    case EventType::kTaskStart:
-    case EventType::kTaskBlock:
-    case EventType::kTaskUnblock:
-    case EventType::kTaskYield:
-    case EventType::kTaskEnd:
-    case EventType::kLabels:
-    case EventType::kCpuSample:
-      return TaskSpace::kRuntime;
-    case EventType::kUserTaskBegin:
-    case EventType::kUserTaskEnd:
-    case EventType::kRegionBegin:
-    case EventType::kRegionEnd:
-    case EventType::kLog:
-    case EventType::kSetCurrentUserTask:
-      return TaskSpace::kUser;
-    default:
-      return TaskSpace::kNone;
-  }
-}
+using format::TaskArgSpace;
+using format::TaskSpace;
 
 // Index of the argument named `name` in the event's spec, or -1.
 int ArgIndex(const format::EventSpec& spec, absl::string_view name) {

@@ -33,16 +33,22 @@ CLI::Validator Unsigned(const std::string& name) {
       name);
 }
 
+// Calls fn(argument name, stack) for each stack argument of `e` that names a known stack.
+template <typename F>
+void ForEachStack(const format::Generation& gen, const format::Event& e, F fn) {
+  const format::EventSpec& spec = e.spec();
+  for (int i = 0; i < spec.num_args; ++i) {
+    if (spec.args[i].kind != format::ArgKind::kStack || e.args[i] == 0) continue;
+    if (const format::Stack* stack = gen.FindStack(e.args[i])) fn(spec.args[i].name, *stack);
+  }
+}
+
 // After the text line of `e`: each frame of each of its stacks, indented; a frame without file
 // and line says why ("[no file:line: no DWARF]") when a symbolizer was asked.
 void AppendStacksText(const format::Generation& gen, const format::Event& e,
                       analysis::Symbolizer* symbolizer, std::string* out) {
-  const format::EventSpec& spec = e.spec();
-  for (int i = 0; i < spec.num_args; ++i) {
-    if (spec.args[i].kind != format::ArgKind::kStack || e.args[i] == 0) continue;
-    const format::Stack* stack = gen.FindStack(e.args[i]);
-    if (stack == nullptr) continue;
-    for (const format::Frame& frame : stack->frames) {
+  ForEachStack(gen, e, [&](absl::string_view, const format::Stack& stack) {
+    for (const format::Frame& frame : stack.frames) {
       const analysis::ResolvedFrame r = analysis::ResolveFrame(gen, frame, symbolizer);
       for (size_t l = 0; l < r.lines.size(); ++l) {
         absl::StrAppend(out, "\n    ", analysis::FrameLineText(r.lines[l], r.pc));
@@ -52,7 +58,7 @@ void AppendStacksText(const format::Generation& gen, const format::Event& e,
         absl::StrAppend(out, " [no file:line: ", r.why_not, "]");
       }
     }
-  }
+  });
 }
 
 // Inside the JSON object of `e` (before its closing brace): for each stack argument `x` with
@@ -61,14 +67,10 @@ void AppendStacksText(const format::Generation& gen, const format::Event& e,
 // before its caller; "unsymbolized":"<why>" when a symbolizer found no file and line.
 void AppendStacksJson(const format::Generation& gen, const format::Event& e,
                       analysis::Symbolizer* symbolizer, std::string* out) {
-  const format::EventSpec& spec = e.spec();
-  for (int i = 0; i < spec.num_args; ++i) {
-    if (spec.args[i].kind != format::ArgKind::kStack || e.args[i] == 0) continue;
-    const format::Stack* stack = gen.FindStack(e.args[i]);
-    if (stack == nullptr) continue;
-    absl::StrAppend(out, ",\"", spec.args[i].name, "_frames\":[");
+  ForEachStack(gen, e, [&](absl::string_view name, const format::Stack& stack) {
+    absl::StrAppend(out, ",\"", name, "_frames\":[");
     bool first = true;
-    for (const format::Frame& frame : stack->frames) {
+    for (const format::Frame& frame : stack.frames) {
       const analysis::ResolvedFrame r = analysis::ResolveFrame(gen, frame, symbolizer);
       for (size_t l = 0; l < r.lines.size(); ++l) {
         const analysis::FrameLine& line = r.lines[l];
@@ -92,7 +94,7 @@ void AppendStacksJson(const format::Generation& gen, const format::Event& e,
       }
     }
     *out += ']';
-  }
+  });
 }
 
 }  // namespace
